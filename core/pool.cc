@@ -41,10 +41,12 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(int size,
   }
   if (options.expiry == absl::ZeroDuration()) options.expiry = kDefaultExpiry;
   if (options.max_blocking_tasks < 0) {
-    return absl::InvalidArgumentError("max_blocking_tasks must not be negative");
+    return absl::InvalidArgumentError(
+        "max_blocking_tasks must not be negative");
   }
   if (options.prealloc && size <= 0) {
-    return absl::InvalidArgumentError("prealloc needs a bounded pool (size > 0)");
+    return absl::InvalidArgumentError(
+        "prealloc needs a bounded pool (size > 0)");
   }
   auto pool = absl::WrapUnique(new Pool(size, std::move(options)));
   if (!pool->options_.disable_purge) {
@@ -96,12 +98,11 @@ absl::Status Pool::SubmitOrKeep(Task& task) {
     claim = ClaimLocked();
     if (claim.worker == nullptr) {
       JOBPOOL_RETURN_IF_ERROR(MayWaitLocked());
-      waiting_.push_back(Waiter{
-          std::move(task),
-          [&handoff](absl::Status status) {
-            handoff.Deliver(std::move(status));
-          },
-          0});
+      waiting_.push_back(Waiter{std::move(task),
+                                [&handoff](absl::Status status) {
+                                  handoff.Deliver(std::move(status));
+                                },
+                                0});
     }
   }
   if (claim.worker == nullptr) return handoff.Await();
@@ -121,7 +122,6 @@ absl::StatusOr<Ticket> Pool::SubmitAsync(Task task, AdmitCallback on_admit) {
     if (claim.worker == nullptr) {
       JOBPOOL_RETURN_IF_ERROR(MayWaitLocked());
       waiting_.push_back(Waiter{std::move(task), std::move(on_admit), ticket});
-      tickets_.emplace(ticket, std::prev(waiting_.end()));
       return Ticket{ticket};
     }
   }
@@ -133,9 +133,13 @@ bool Pool::Cancel(Ticket ticket) {
   Waiter waiter;
   {
     MutexLock lock(&mu_);
-    auto it = tickets_.find(static_cast<uint64_t>(ticket));
-    if (it == tickets_.end()) return false;
-    waiter = TakeWaiterLocked(it->second);
+    const auto it = std::find_if(
+        waiting_.begin(), waiting_.end(), [ticket](const Waiter& w) {
+          return w.ticket == static_cast<uint64_t>(ticket);
+        });
+    if (it == waiting_.end()) return false;
+    waiter = std::move(*it);
+    waiting_.erase(it);
   }
   waiter.task = nullptr;
   if (waiter.on_admit) waiter.on_admit(SubmissionCancelledError());
@@ -176,10 +180,9 @@ absl::Status Pool::MayWaitLocked() const {
   return absl::OkStatus();
 }
 
-Pool::Waiter Pool::TakeWaiterLocked(WaiterList::iterator it) {
-  Waiter waiter = std::move(*it);
-  if (waiter.ticket != 0) tickets_.erase(waiter.ticket);
-  waiting_.erase(it);
+Pool::Waiter Pool::TakeFirstWaiterLocked() {
+  Waiter waiter = std::move(waiting_.front());
+  waiting_.pop_front();
   return waiter;
 }
 
@@ -246,7 +249,7 @@ void Pool::WorkerLoop(Worker* worker) {
         idle_.push_back(worker);
         break;
       }
-      Waiter next = TakeWaiterLocked(waiting_.begin());
+      Waiter next = TakeFirstWaiterLocked();
       task = std::move(next.task);
       on_admit = std::move(next.on_admit);
     }
@@ -371,7 +374,7 @@ absl::Status Pool::Tune(int size) {
     while (!waiting_.empty()) {
       const Claim claim = ClaimLocked();
       if (claim.worker == nullptr) break;
-      admitted.emplace_back(claim, TakeWaiterLocked(waiting_.begin()));
+      admitted.emplace_back(claim, TakeFirstWaiterLocked());
     }
     if (running_ > size) {
       surplus = RetireIdleLocked(static_cast<size_t>(running_ - size));
@@ -395,7 +398,6 @@ bool Pool::Close() {
     closed_ = true;
     idle = RetireIdleLocked(idle_.size());
     waiters.swap(waiting_);
-    tickets_.clear();
     purge_cv_.SignalAll();
   }
   StopAll(idle);

@@ -3,14 +3,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
-#include <list>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -35,17 +34,17 @@ using AdmitCallback = absl::AnyInvocable<void(absl::Status)>;
 
 // A consistent snapshot of a pool's counters, taken under its lock.
 struct PoolStats {
-  int capacity = 0;         // Cap(): -1 when unbounded
-  int running = 0;          // Running(): workers alive, busy or idle
-  int busy = 0;             // workers executing a task right now
-  int idle = 0;             // workers parked, waiting for a task
-  int free = 0;             // Free(): capacity - running, -1 when unbounded
-  int waiting = 0;          // Waiting(): submissions queued for a worker
-  bool closed = false;      // IsClosed()
-  int64_t spawned = 0;      // worker threads started since Create()
-  int64_t purged = 0;       // idle workers retired by the purger
-  int64_t panics = 0;       // tasks that threw
-  int64_t completed = 0;    // tasks that returned or threw
+  int capacity = 0;       // Cap(): -1 when unbounded
+  int running = 0;        // Running(): workers alive, busy or idle
+  int busy = 0;           // workers executing a task right now
+  int idle = 0;           // workers parked, waiting for a task
+  int free = 0;           // Free(): capacity - running, -1 when unbounded
+  int waiting = 0;        // Waiting(): submissions queued for a worker
+  bool closed = false;    // IsClosed()
+  int64_t spawned = 0;    // worker threads started since Create()
+  int64_t purged = 0;     // idle workers retired by the purger
+  int64_t panics = 0;     // tasks that threw
+  int64_t completed = 0;  // tasks that returned or threw
 };
 
 // Pool
@@ -140,7 +139,9 @@ class Pool {
     AdmitCallback on_admit;  // for Submit(), wakes the parked caller
     uint64_t ticket = 0;     // 0 for Submit()
   };
-  using WaiterList = std::list<Waiter>;
+  // A deque, not a list: no allocation per queued submission. Cancel() finds
+  // its ticket by a scan, which is rare and bounded by the queue length.
+  using WaiterList = std::deque<Waiter>;
 
   // A worker reserved for one task under the lock. `start` says its thread
   // must be started; that and the hand-over happen after unlocking.
@@ -162,8 +163,7 @@ class Pool {
   Claim ClaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a submission that found no worker may queue.
   absl::Status MayWaitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Waiter TakeWaiterLocked(WaiterList::iterator it)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Waiter TakeFirstWaiterLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands `task` to a claimed worker, starting its thread if needed. If the
   // thread cannot start, the claim is undone, kResourceExhausted returned
   // and `on_admit` left with the caller; otherwise `on_admit` is taken.
@@ -209,8 +209,6 @@ class Pool {
   std::vector<internal::Worker*> idle_ ABSL_GUARDED_BY(mu_);
   // Submissions waiting for a worker, oldest first.
   WaiterList waiting_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, WaiterList::iterator> tickets_
-      ABSL_GUARDED_BY(mu_);
   // Every Worker object ever made; owned here, reused after its thread ends.
   std::vector<std::unique_ptr<internal::Worker>> workers_ ABSL_GUARDED_BY(mu_);
   std::vector<internal::Worker*> exited_ ABSL_GUARDED_BY(mu_);  // to join

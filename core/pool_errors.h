@@ -5,13 +5,17 @@
 // branch on the code (or the predicates below), never on the message:
 //
 //   kFailedPrecondition  the pool is closed: Release() was called and only
-//                        Reboot() reopens it                  (ants: ErrPoolClosed)
+//                        Reboot() reopens it                  (ants:
+//                        ErrPoolClosed)
 //   kResourceExhausted   overload: no worker is free and the submission may
 //                        not wait (non-blocking, or max_blocking_tasks
-//                        submitters already wait)             (ants: ErrPoolOverload)
-//   kInvalidArgument     a bad size, option or empty task     (ants: ErrInvalid*)
-//   kDeadlineExceeded    ReleaseTimeout() or WaitGroup::WaitFor() ran out of
-//                        time                                 (ants: ErrTimeout)
+//                        submitters already wait)             (ants:
+//                        ErrPoolOverload)
+//   kInvalidArgument     a bad size, option or empty task     (ants:
+//   ErrInvalid*) kDeadlineExceeded    ReleaseTimeout() or WaitGroup::WaitFor()
+//   ran out of
+//                        time                                 (ants:
+//                        ErrTimeout)
 //   kCancelled           a queued submission was withdrawn with Pool::Cancel()
 //
 // Each function builds a fresh status, so statuses handed to different

@@ -18,20 +18,19 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define JOBPOOL_RETURN_IF_ERROR(expr)                 \
-  do {                                                \
-    if (absl::Status jobpool_status_ = (expr);        \
-        !jobpool_status_.ok()) {                      \
-      return jobpool_status_;                         \
-    }                                                 \
+#define JOBPOOL_RETURN_IF_ERROR(expr)                                   \
+  do {                                                                  \
+    if (absl::Status jobpool_status_ = (expr); !jobpool_status_.ok()) { \
+      return jobpool_status_;                                           \
+    }                                                                   \
   } while (false)
 
 #define JOBPOOL_STATUS_MACROS_CONCAT_INNER_(a, b) a##b
 #define JOBPOOL_STATUS_MACROS_CONCAT_(a, b) \
   JOBPOOL_STATUS_MACROS_CONCAT_INNER_(a, b)
 
-#define JOBPOOL_ASSIGN_OR_RETURN(lhs, expr)                                \
-  JOBPOOL_ASSIGN_OR_RETURN_IMPL_(                                          \
+#define JOBPOOL_ASSIGN_OR_RETURN(lhs, expr) \
+  JOBPOOL_ASSIGN_OR_RETURN_IMPL_(           \
       JOBPOOL_STATUS_MACROS_CONCAT_(jobpool_statusor_, __LINE__), lhs, expr)
 
 #define JOBPOOL_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \

@@ -32,8 +32,7 @@ class Handoff {
   }
 
   absl::Status Await() {
-    for (int i = 0; i < kPolls && !done_.load(std::memory_order_acquire);
-         ++i) {
+    for (int i = 0; i < kPolls && !done_.load(std::memory_order_acquire); ++i) {
       std::this_thread::yield();
     }
     MutexLock lock(&mu_);

@@ -86,9 +86,9 @@ TEST(PoolAsyncTest, QueuesThousandsWithoutParkingTheCaller) {
   {
     Blocker blocker(*pool, 1);
     for (int i = 0; i < kQueued; ++i) {
-      ASSERT_THAT(pool->SubmitAsync([&] { ran.fetch_add(1); },
-                                    outcomes.Track(i)),
-                  IsOk());
+      ASSERT_THAT(
+          pool->SubmitAsync([&] { ran.fetch_add(1); }, outcomes.Track(i)),
+          IsOk());
     }
     // Every call returned on this thread while the only worker was held.
     EXPECT_EQ(pool->Waiting(), kQueued);
@@ -123,8 +123,8 @@ TEST(PoolAsyncTest, SyncAndAsyncWaitersShareOneFifo) {
     EXPECT_THAT(parked.Join()[0], IsOk());
   }
   outcomes.Wait();
-  ASSERT_TRUE(
-      ::jobpool::testing::WaitUntil([&] { return pool->Stats().completed == 4; }));
+  ASSERT_TRUE(::jobpool::testing::WaitUntil(
+      [&] { return pool->Stats().completed == 4; }));
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_THAT(run_order, ::testing::ElementsAre(1, 2, 3));
 }
@@ -158,10 +158,10 @@ TEST(PoolAsyncTest, CancelWithdrawsAQueuedSubmission) {
   std::atomic<int> ran{0};
   {
     Blocker blocker(*pool, 1);
-    auto first = pool->SubmitAsync([&] { ran.fetch_add(1); },
-                                   outcomes.Track(1));
-    auto second = pool->SubmitAsync([&] { ran.fetch_add(10); },
-                                    outcomes.Track(2));
+    auto first =
+        pool->SubmitAsync([&] { ran.fetch_add(1); }, outcomes.Track(1));
+    auto second =
+        pool->SubmitAsync([&] { ran.fetch_add(10); }, outcomes.Track(2));
     ASSERT_THAT(first, IsOk());
     ASSERT_THAT(second, IsOk());
     EXPECT_TRUE(pool->Cancel(*first));
@@ -172,8 +172,8 @@ TEST(PoolAsyncTest, CancelWithdrawsAQueuedSubmission) {
   EXPECT_THAT(outcomes.codes(),
               ::testing::ElementsAre(absl::StatusCode::kCancelled,
                                      absl::StatusCode::kOk));
-  ASSERT_TRUE(
-      ::jobpool::testing::WaitUntil([&] { return pool->Stats().completed == 2; }));
+  ASSERT_TRUE(::jobpool::testing::WaitUntil(
+      [&] { return pool->Stats().completed == 2; }));
   EXPECT_EQ(ran.load(), 10);  // The cancelled task never ran.
 }
 
@@ -183,8 +183,7 @@ TEST(PoolAsyncTest, ReleaseRejectsQueuedSubmissionsWithClosed) {
   std::atomic<int> ran{0};
   Blocker blocker(*pool, 1);
   for (int i = 0; i < 10; ++i) {
-    ASSERT_THAT(pool->SubmitAsync([&] { ran.fetch_add(1); },
-                                  outcomes.Track(i)),
+    ASSERT_THAT(pool->SubmitAsync([&] { ran.fetch_add(1); }, outcomes.Track(i)),
                 IsOk());
   }
   pool->Release();

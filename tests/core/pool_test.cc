@@ -68,9 +68,7 @@ TEST(PoolTest, BlockingSubmitWaitsForAWorkerAndResumes) {
   auto pool = MakePool(1);
   Blocker blocker(*pool, 1);
   std::atomic<bool> second_ran{false};
-  ParkedSubmitters parked(*pool, 1, [&] {
-    return [&] { second_ran = true; };
-  });
+  ParkedSubmitters parked(*pool, 1, [&] { return [&] { second_ran = true; }; });
   EXPECT_EQ(pool->Waiting(), 1);
   EXPECT_FALSE(second_ran.load());
 
@@ -171,7 +169,8 @@ TEST(PoolTest, CountersStayExactUnderContention) {
         ASSERT_THAT(pool->Submit([&] {
           const int now = in_flight.fetch_add(1) + 1;
           int seen = max_in_flight.load();
-          while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+          while (now > seen &&
+                 !max_in_flight.compare_exchange_weak(seen, now)) {
           }
           in_flight.fetch_sub(1);
           done.fetch_add(1);

@@ -67,10 +67,9 @@ class ParkedSubmitters {
       : statuses_(static_cast<size_t>(n)) {
     const int before = pool.Waiting();
     for (size_t i = 0; i < statuses_.size(); ++i) {
-      threads_.emplace_back(
-          [&pool, this, i, task = make_task()]() mutable {
-            statuses_[i] = pool.Submit(std::move(task));
-          });
+      threads_.emplace_back([&pool, this, i, task = make_task()]() mutable {
+        statuses_[i] = pool.Submit(std::move(task));
+      });
     }
     EXPECT_TRUE(WaitUntil([&] { return pool.Waiting() == before + n; }));
   }

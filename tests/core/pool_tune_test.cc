@@ -31,9 +31,8 @@ TEST(PoolTuneTest, GrowingAdmitsWaitersAtOnce) {
   Blocker blocker(*pool, 1);
   // The parked tasks can only finish if they run beside the blocked one.
   std::latch admitted(3);
-  ParkedSubmitters parked(*pool, 3, [&] {
-    return [&] { admitted.count_down(); };
-  });
+  ParkedSubmitters parked(*pool, 3,
+                          [&] { return [&] { admitted.count_down(); }; });
 
   ASSERT_THAT(pool->Tune(4), IsOk());
   admitted.wait();
