@@ -7,7 +7,8 @@
 namespace jobpool {
 
 absl::StatusOr<std::unique_ptr<MultiPool>> MultiPool::Create(
-    int count, int size_per_pool, LoadBalancing strategy, PoolOptions options) {
+    int count, int size_per_pool, LoadBalancing strategy,
+    const PoolOptions& options) {
   if (count <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("MultiPool: count must be positive, got ", count));

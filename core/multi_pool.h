@@ -40,7 +40,7 @@ class MultiPool {
   // count or strategy, or what Pool::Create() rejects.
   static absl::StatusOr<std::unique_ptr<MultiPool>> Create(
       int count, int size_per_pool, LoadBalancing strategy,
-      PoolOptions options = {});
+      const PoolOptions& options = {});
 
   // Picks a pool by the strategy and submits there; see Pool::Submit().
   absl::Status Submit(Task task);

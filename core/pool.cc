@@ -107,6 +107,8 @@ absl::Status Pool::SubmitOrKeep(Task& task) {
   }
   if (claim.worker == nullptr) return handoff.Await();
   AdmitCallback none;
+  // `task` was moved only on the queueing path, which returned above.
+  // NOLINTNEXTLINE(bugprone-use-after-move)
   return Dispatch(claim, std::move(task), none);
 }
 

@@ -33,9 +33,12 @@
   JOBPOOL_ASSIGN_OR_RETURN_IMPL_(           \
       JOBPOOL_STATUS_MACROS_CONCAT_(jobpool_statusor_, __LINE__), lhs, expr)
 
+// `lhs` may be a declaration, so it cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define JOBPOOL_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
   auto statusor = (expr);                                   \
   if (!statusor.ok()) return std::move(statusor).status();  \
   lhs = *std::move(statusor)
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // JOBPOOL_CORE_STATUS_MACROS_H_
