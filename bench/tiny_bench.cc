@@ -14,6 +14,7 @@
 #include "boost/asio/post.hpp"
 #include "boost/asio/thread_pool.hpp"
 #include "core/pool.h"
+#include "oneapi/tbb/global_control.h"
 #include "oneapi/tbb/task_arena.h"
 #include "oneapi/tbb/task_group.h"
 
@@ -22,6 +23,8 @@ ABSL_FLAG(std::vector<std::string>, workers,
           std::vector<std::string>({"2", "8"}), "pool sizes");
 ABSL_FLAG(double, work_us, 1.0, "length of the busy task, in microseconds");
 ABSL_FLAG(int, runs, 3, "runs of each variant; the best is reported");
+ABSL_FLAG(std::string, only, "",
+          "run only the variants whose name contains this text");
 
 namespace jobpool::bench {
 namespace {
@@ -89,6 +92,9 @@ double RunAsio(const Params& p) {
 }
 
 double RunTbb(const Params& p) {
+  // TBB caps its threads at the core count unless told otherwise.
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<size_t>(p.workers));
   tbb::task_arena arena(p.workers);
   double elapsed = 0;
   arena.execute([&] {
@@ -140,13 +146,20 @@ int Main() {
   for (const double work : {0.0, work_us}) {
     for (const std::string& w : absl::GetFlag(FLAGS_workers)) {
       const Params p{tasks, std::stoi(w), work};
+      const std::string only = absl::GetFlag(FLAGS_only);
       std::vector<Measurement> results;
-      for (const Variant& v : variants) results.push_back(Best(runs, v.run, p));
+      for (const Variant& v : variants) {
+        const bool skip = std::string(v.name).find(only) == std::string::npos;
+        results.push_back(skip ? Measurement{} : Best(runs, v.run, p));
+      }
       const double asio_rate = results[2].ok ? tasks / results[2].seconds : 0.0;
       for (size_t i = 0; i < results.size(); ++i) {
         const Measurement& m = results[i];
         const std::string task =
             work == 0 ? "no-op" : std::to_string(work).substr(0, 4) + " us";
+        if (std::string(variants[i].name).find(only) == std::string::npos) {
+          continue;
+        }
         if (!m.ok) {
           std::printf("| %s | %d | %s | failed | | |\n", task.c_str(),
                       p.workers, variants[i].name);
