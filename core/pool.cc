@@ -123,7 +123,7 @@ absl::StatusOr<Ticket> Pool::SubmitAsync(Task task, AdmitCallback on_admit) {
     claim = ClaimLocked();
     if (claim.worker == nullptr) {
       JOBPOOL_RETURN_IF_ERROR(MayWaitLocked());
-      waiting_.emplace_back(std::move(task), std::move(on_admit), ticket);
+      waiting_.push_back(Waiter{std::move(task), std::move(on_admit), ticket});
       return Ticket{ticket};
     }
   }
