@@ -1,0 +1,85 @@
+#ifndef JOBPOOL_SERVER_CANCEL_TOKEN_H_
+#define JOBPOOL_SERVER_CANCEL_TOKEN_H_
+
+// CancelToken
+//
+// How a running job learns that it should stop: CancelJob, a fail-fast
+// batch, the job's timeout or the server's drain deadline call Cancel();
+// the handler polls cancelled() between steps, or sleeps with
+// WaitFor(), which returns early on cancellation.
+//
+// Thread safety: every method may be called concurrently.
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace jobpool {
+
+class CancelToken {
+ public:
+  // A token that also cancels itself, as timed out, at `deadline`.
+  explicit CancelToken(absl::Time deadline = absl::InfiniteFuture())
+      : deadline_(deadline) {}
+
+  // Cancels with `reason`; the first reason wins. Returns false if the token
+  // was already cancelled.
+  bool Cancel(std::string reason) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) return false;
+    cancelled_ = true;
+    reason_ = std::move(reason);
+    return true;
+  }
+
+  bool cancelled() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return CheckDeadlineLocked();
+  }
+
+  // Whether the cancellation came from the deadline.
+  bool timed_out() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    CheckDeadlineLocked();
+    return timed_out_;
+  }
+
+  std::string reason() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return reason_;
+  }
+
+  // Sleeps for `duration` unless cancelled first. Returns true if the full
+  // duration passed, false on cancellation.
+  bool WaitFor(absl::Duration duration) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    const absl::Time until = std::min(absl::Now() + duration, deadline_);
+    mu_.AwaitWithDeadline(absl::Condition(&cancelled_), until);
+    return !CheckDeadlineLocked() && absl::Now() >= until;
+  }
+
+ private:
+  bool CheckDeadlineLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!cancelled_ && absl::Now() >= deadline_) {
+      cancelled_ = true;
+      timed_out_ = true;
+      reason_ = "timed out";
+    }
+    return cancelled_;
+  }
+
+  const absl::Time deadline_;
+  mutable absl::Mutex mu_;
+  mutable bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  mutable bool timed_out_ ABSL_GUARDED_BY(mu_) = false;
+  mutable std::string reason_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace jobpool
+
+#endif  // JOBPOOL_SERVER_CANCEL_TOKEN_H_

@@ -1,0 +1,186 @@
+#ifndef JOBPOOL_SERVER_JOB_MANAGER_H_
+#define JOBPOOL_SERVER_JOB_MANAGER_H_
+
+// JobManager
+//
+// Everything the service does, without gRPC: named pools, jobs and their
+// lifecycle (PENDING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED |
+// TIMED_OUT, or REJECTED at admission), batches (remote WaitGroups),
+// idempotency keys, bounded retention, drain, and statistics. Waiting is
+// callbacks, never parked threads: a caller registers what to do when a job
+// is admitted or finishes, or a batch completes, and may withdraw it.
+//
+// Callbacks run outside the manager's lock, on a pool worker or on the
+// thread whose call decided the outcome.
+//
+// Thread safety: every method may be called concurrently.
+
+#include <cstdint>
+#include <deque>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/pool.h"
+#include "jobpool/v1/jobpool.pb.h"
+#include "server/kind_registry.h"
+#include "server/latency_window.h"
+
+namespace jobpool {
+
+struct PoolConfig {
+  std::string name;
+  int size = 0;  // <= 0: unbounded
+  PoolOptions options;
+};
+
+struct ManagerOptions {
+  std::string replica = "jobpoold";
+  int64_t max_payload_bytes = 4 << 20;
+  int64_t max_output_bytes = 1 << 20;
+  // Finished jobs kept for lookup: at most this many, for at most this long.
+  int64_t max_retained_jobs = 200'000;
+  absl::Duration retention = absl::Minutes(10);
+  // Unfinished jobs beyond this are refused with RESOURCE_EXHAUSTED.
+  int64_t max_live_jobs = 200'000;
+  absl::Duration default_job_timeout = absl::InfiniteDuration();
+  // Retry advice sent with RESOURCE_EXHAUSTED and UNAVAILABLE.
+  absl::Duration retry_after = absl::Milliseconds(100);
+};
+
+class JobManager {
+ public:
+  // Called once when a job's admission is decided: OK with the job RUNNING,
+  // or the error (the job is then REJECTED or CANCELLED).
+  using AdmitFn = absl::AnyInvocable<void(absl::Status, v1::Job)>;
+  using JobFn = absl::AnyInvocable<void(v1::Job)>;
+  using BatchFn = absl::AnyInvocable<void(v1::WaitBatchResponse)>;
+
+  static absl::StatusOr<std::unique_ptr<JobManager>> Create(
+      ManagerOptions options, std::vector<PoolConfig> pools,
+      const KindRegistry* kinds);
+  ~JobManager();
+
+  // Submits one job; `on_admit` is called as AdmitFn says, unless the job
+  // is refused at once, which is returned instead. Returns the job id.
+  absl::StatusOr<std::string> Submit(absl::string_view pool,
+                                     const v1::JobSpec& spec,
+                                     AdmitFn on_admit);
+  absl::StatusOr<v1::Job> GetJob(absl::string_view id);
+  // Calls `done` when the job has finished (at once if it has). Returns a
+  // handle for RemoveJobWaiter().
+  absl::StatusOr<uint64_t> WaitJob(absl::string_view id, JobFn done);
+  void RemoveJobWaiter(absl::string_view id, uint64_t waiter);
+  absl::StatusOr<v1::Job> CancelJob(absl::string_view id);
+  // The submitter of `id` went away: drops `waiter` and withdraws the job if
+  // it is still waiting for a worker (a running job carries on).
+  void Abandon(absl::string_view id, uint64_t waiter);
+
+  absl::StatusOr<v1::CreateBatchResponse> CreateBatch(
+      absl::string_view pool, const std::vector<const v1::JobSpec*>& jobs,
+      const v1::BatchOptions& options);
+  absl::StatusOr<std::vector<std::string>> AddToBatch(
+      absl::string_view batch_id, const std::vector<const v1::JobSpec*>& jobs);
+  absl::Status SealBatch(absl::string_view batch_id);
+  absl::StatusOr<v1::WaitBatchResponse> GetBatch(absl::string_view batch_id,
+                                                 bool include_jobs);
+  // Calls `done` once the batch is complete (at once if it is).
+  absl::StatusOr<uint64_t> WaitBatch(absl::string_view batch_id,
+                                     bool include_jobs, BatchFn done);
+  void RemoveBatchWaiter(absl::string_view batch_id, uint64_t waiter);
+  // Calls `each` for every job of the batch as it finishes, from now on.
+  absl::StatusOr<uint64_t> WatchBatchJobs(absl::string_view batch_id,
+                                          JobFn each);
+  void RemoveBatchWatcher(absl::string_view batch_id, uint64_t watcher);
+
+  absl::StatusOr<v1::PoolStats> Tune(absl::string_view pool, int size);
+  absl::StatusOr<v1::PoolStats> Reboot(absl::string_view pool);
+  // Releases the pool and waits up to `timeout` for its workers to exit:
+  // blocks, so call it off the RPC threads.
+  absl::StatusOr<v1::ReleaseResponse> Release(absl::string_view pool,
+                                              absl::Duration timeout);
+
+  v1::StatsResponse Stats();
+  std::vector<const Kind*> Kinds() const { return kinds_->List(); }
+
+  // Refuses new jobs with UNAVAILABLE from now on.
+  void Drain();
+  bool draining() const;
+  // Waits until no job is pending or running, or until `deadline`; then
+  // cancels whatever still runs. Returns true if everything had finished.
+  bool AwaitIdle(absl::Time deadline);
+
+ private:
+  struct JobRecord;
+  struct BatchRecord;
+  struct PoolEntry;
+  using JobPtr = std::shared_ptr<JobRecord>;
+
+  JobManager(ManagerOptions options, const KindRegistry* kinds);
+
+  absl::StatusOr<PoolEntry*> FindPool(absl::string_view name)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Checks and records a new job (not yet handed to the pool).
+  absl::StatusOr<JobPtr> NewJobLocked(PoolEntry& pool, const v1::JobSpec& spec,
+                                      BatchRecord* batch, bool* reused)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands a recorded job to its pool; on an immediate refusal the job is
+  // REJECTED and the refusal returned.
+  absl::Status Dispatch(const JobPtr& job, AdmitFn on_admit)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Admitted(const JobPtr& job, absl::Status status)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Run(const JobPtr& job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves `job` to a final state and runs everything waiting on it.
+  void Finish(const JobPtr& job, v1::JobState state, std::string output,
+              std::string error) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CancelLocked(const JobPtr& job, std::string reason,
+                            std::vector<Ticket>* tickets)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Job ToProtoLocked(const JobRecord& job) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  v1::WaitBatchResponse BatchToProtoLocked(const BatchRecord& batch,
+                                           bool include_jobs) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  v1::PoolStats PoolStatsLocked(const PoolEntry& pool) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<JobPtr> FindJobLocked(absl::string_view id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<BatchRecord*> FindBatchLocked(absl::string_view id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status Refusal(absl::Status status) const;
+
+  // Constant after construction.
+  const ManagerOptions options_;
+  const KindRegistry* const kinds_;
+  const absl::Time started_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<PoolEntry>, std::less<>> pools_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, JobPtr> jobs_ ABSL_GUARDED_BY(mu_);
+  // "<pool>\n<key>" -> job id.
+  absl::flat_hash_map<std::string, std::string> keys_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::unique_ptr<BatchRecord>> batches_
+      ABSL_GUARDED_BY(mu_);
+  // Finished jobs and batches, oldest first, for retention.
+  std::deque<std::string> finished_jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> finished_batches_ ABSL_GUARDED_BY(mu_);
+  int64_t live_jobs_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace jobpool
+
+#endif  // JOBPOOL_SERVER_JOB_MANAGER_H_

@@ -1,0 +1,184 @@
+// jobpoold: the jobpool gRPC server.
+//
+// With no flags it listens on 127.0.0.1:50051 with one "default" pool sized
+// to the host. SIGTERM or SIGINT drains it: health goes NOT_SERVING, new
+// jobs get UNAVAILABLE, admitted jobs finish within --grace_period, waiters
+// get their results, and the process exits 0.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "google/protobuf/text_format.h"
+#include "jobpool/v1/config.pb.h"
+#include "server/job_manager.h"
+#include "server/kind_registry.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "HOST:PORT to listen on");
+ABSL_FLAG(std::string, config, "",
+          "optional configuration file (jobpool.v1.ServerConfig, text format)");
+ABSL_FLAG(std::string, replica, "",
+          "name of this replica, the prefix of job ids (default: host name)");
+ABSL_FLAG(int, pool_size, 0,
+          "workers of the default pool; 0: the number of CPUs");
+ABSL_FLAG(bool, nonblocking, false,
+          "the default pool refuses at once instead of queueing");
+ABSL_FLAG(int, max_blocking, 0,
+          "most jobs that may wait for a worker in the default pool; 0: no "
+          "limit");
+ABSL_FLAG(absl::Duration, expiry, absl::Seconds(1),
+          "idle workers exit after this long");
+ABSL_FLAG(bool, prealloc, false, "pre-allocate the default pool's workers");
+ABSL_FLAG(int64_t, max_payload_bytes, 4 << 20, "largest job payload");
+ABSL_FLAG(int64_t, max_retained_jobs, 200000,
+          "finished jobs kept for lookup (and most unfinished jobs)");
+ABSL_FLAG(absl::Duration, retention, absl::Minutes(10),
+          "how long finished jobs and batches are kept for lookup");
+ABSL_FLAG(absl::Duration, default_job_timeout, absl::InfiniteDuration(),
+          "timeout of jobs that set none");
+ABSL_FLAG(absl::Duration, grace_period, absl::Seconds(30),
+          "on SIGTERM, how long admitted jobs may take to finish");
+ABSL_FLAG(int, max_message_bytes, 16 << 20, "largest gRPC message");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
+          "connections are closed after this age so clients rebalance");
+
+namespace jobpool {
+namespace {
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
+  v1::ServerConfig config;
+  if (path.empty()) return config;
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &config)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a valid jobpool.v1.ServerConfig"));
+  }
+  return config;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+    return "jobpoold";
+  }
+  return name;
+}
+
+int Main() {
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  auto config = LoadConfig(absl::GetFlag(FLAGS_config));
+  if (!config.ok()) {
+    absl::FPrintF(stderr, "jobpoold: %s\n", config.status().message());
+    return 2;
+  }
+  ManagerOptions manager_options;
+  manager_options.replica = !config->replica().empty() ? config->replica()
+                            : !absl::GetFlag(FLAGS_replica).empty()
+                                ? absl::GetFlag(FLAGS_replica)
+                                : HostName();
+  manager_options.max_payload_bytes =
+      config->max_payload_bytes() > 0 ? config->max_payload_bytes()
+                                      : absl::GetFlag(FLAGS_max_payload_bytes);
+  manager_options.max_retained_jobs =
+      config->max_retained_jobs() > 0 ? config->max_retained_jobs()
+                                      : absl::GetFlag(FLAGS_max_retained_jobs);
+  manager_options.max_live_jobs = manager_options.max_retained_jobs;
+  manager_options.retention = config->has_retention()
+                                  ? FromProto(config->retention())
+                                  : absl::GetFlag(FLAGS_retention);
+  manager_options.default_job_timeout = absl::GetFlag(FLAGS_default_job_timeout);
+  const absl::Duration grace = config->has_grace_period()
+                                   ? FromProto(config->grace_period())
+                                   : absl::GetFlag(FLAGS_grace_period);
+
+  std::vector<PoolConfig> pools;
+  for (const v1::PoolConfig& p : config->pools()) {
+    PoolConfig pool;
+    pool.name = p.name();
+    pool.size = p.size();
+    pool.options.nonblocking = p.nonblocking();
+    pool.options.max_blocking_tasks = p.max_blocking_tasks();
+    if (p.has_expiry()) pool.options.expiry = FromProto(p.expiry());
+    pool.options.prealloc = p.prealloc();
+    pool.options.disable_purge = p.disable_purge();
+    pools.push_back(std::move(pool));
+  }
+  if (pools.empty()) {
+    PoolConfig pool;
+    pool.name = "default";
+    pool.size = absl::GetFlag(FLAGS_pool_size) > 0
+                    ? absl::GetFlag(FLAGS_pool_size)
+                    : static_cast<int>(std::thread::hardware_concurrency());
+    pool.options.nonblocking = absl::GetFlag(FLAGS_nonblocking);
+    pool.options.max_blocking_tasks = absl::GetFlag(FLAGS_max_blocking);
+    pool.options.expiry = absl::GetFlag(FLAGS_expiry);
+    pool.options.prealloc = absl::GetFlag(FLAGS_prealloc);
+    pools.push_back(std::move(pool));
+  }
+
+  static const KindRegistry kinds = KindRegistry::WithBuiltins();
+  auto manager =
+      JobManager::Create(std::move(manager_options), std::move(pools), &kinds);
+  if (!manager.ok()) {
+    absl::FPrintF(stderr, "jobpoold: %s\n", manager.status().message());
+    return 2;
+  }
+  ServerOptions server_options;
+  server_options.listen = !config->listen().empty() ? config->listen()
+                                                    : absl::GetFlag(FLAGS_listen);
+  server_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  server_options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  auto server = Server::Start(server_options, manager->get());
+  if (!server.ok()) {
+    absl::FPrintF(stderr, "jobpoold: %s\n", server.status().message());
+    return 1;
+  }
+  absl::FPrintF(stderr, "jobpoold: serving on %s (port %d)\n",
+                server_options.listen, (*server)->port());
+
+  int signal = 0;
+  sigwait(&stop, &signal);
+  absl::FPrintF(stderr, "jobpoold: %s: draining for up to %s\n",
+                signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                absl::FormatDuration(grace));
+  const bool clean = (*server)->Drain(grace);
+  absl::FPrintF(stderr, "jobpoold: stopped%s\n",
+                clean ? "" : " (jobs still running at the deadline were cancelled)");
+  return 0;
+}
+
+}  // namespace
+}  // namespace jobpool
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "jobpoold: runs jobs on bounded worker pools over gRPC.");
+  absl::ParseCommandLine(argc, argv);
+  return jobpool::Main();
+}

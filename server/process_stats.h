@@ -1,0 +1,44 @@
+#ifndef JOBPOOL_SERVER_PROCESS_STATS_H_
+#define JOBPOOL_SERVER_PROCESS_STATS_H_
+
+// The process's resident set size and thread count, from /proc/self/status.
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace jobpool {
+
+struct ProcessStats {
+  int64_t rss_bytes = 0;
+  int32_t threads = 0;
+};
+
+inline ProcessStats ReadProcessStats() {
+  ProcessStats out;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "VmRSS:")) {
+      rest = absl::StripAsciiWhitespace(absl::StripSuffix(
+          absl::StripAsciiWhitespace(rest), "kB"));
+      int64_t kib = 0;
+      if (absl::SimpleAtoi(rest, &kib)) out.rss_bytes = kib * 1024;
+    } else if (absl::ConsumePrefix(&rest, "Threads:")) {
+      int32_t n = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &n)) {
+        out.threads = n;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace jobpool
+
+#endif  // JOBPOOL_SERVER_PROCESS_STATS_H_

@@ -1,0 +1,70 @@
+#ifndef JOBPOOL_SERVER_SERVER_H_
+#define JOBPOOL_SERVER_SERVER_H_
+
+// Server
+//
+// A running jobpoold: the JobPool service on a listening port, with the
+// grpc.health.v1 health service, server reflection, keepalive and message
+// limits. Tests start one on 127.0.0.1:0 and read port().
+//
+// Example:
+//   auto server = Server::Start(options, manager.get());
+//   if (!server.ok()) return server.status();
+//   (*server)->Drain(absl::Seconds(30));   // on SIGTERM
+//
+// Thread safety: every method may be called concurrently.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "server/job_manager.h"
+#include "server/service.h"
+
+namespace jobpool {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:50051";
+  int max_message_bytes = 16 << 20;
+  // Ping idle connections this often; drop them if a ping goes unanswered.
+  absl::Duration keepalive_time = absl::Seconds(30);
+  absl::Duration keepalive_timeout = absl::Seconds(10);
+  // Close connections after this age (with a grace), so that clients
+  // rebalance over replicas added since they connected.
+  absl::Duration max_connection_age = absl::Minutes(5);
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
+};
+
+class Server {
+ public:
+  // Starts serving `manager`, which must outlive the server.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const ServerOptions& options, JobManager* manager);
+  ~Server();
+
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+
+  // SIGTERM: health says NOT_SERVING, new jobs get UNAVAILABLE, admitted
+  // jobs finish within `grace` (then are cancelled) and their waiters are
+  // answered; then the server stops. Returns true if nothing was cancelled.
+  bool Drain(absl::Duration grace);
+
+  // Stops at once, cancelling calls in flight.
+  void Shutdown();
+
+ private:
+  Server(JobManager* manager, std::unique_ptr<JobPoolService> service)
+      : manager_(manager), service_(std::move(service)) {}
+
+  JobManager* const manager_;
+  std::unique_ptr<JobPoolService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace jobpool
+
+#endif  // JOBPOOL_SERVER_SERVER_H_
