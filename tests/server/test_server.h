@@ -45,8 +45,11 @@ class TestServer {
     auto server = Server::Start(server_options, manager_.get());
     EXPECT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                   grpc::InsecureChannelCredentials());
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);  // A 100,000-job batch report.
+    channel_ = grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", server_->port()),
+        grpc::InsecureChannelCredentials(), args);
     stub_ = v1::JobPool::NewStub(channel_);
   }
 
