@@ -157,23 +157,11 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
   }
 
   void OnJob(v1::Job job) {
-    bool send_progress = false;
-    {
-      absl::MutexLock lock(&mu_);
-      ++seen_;
-      if (progress_mode_) {
-        const absl::Time now = absl::Now();
-        if (now - last_progress_ >= interval_) {
-          last_progress_ = now;
-          send_progress = true;
-        }
-      }
-    }
     if (!progress_mode_) {
       v1::RunBatchResponse message;
       *message.mutable_job() = std::move(job);
       Send(std::move(message));
-    } else if (send_progress) {
+    } else if (ProgressDue()) {
       auto now = manager_->GetBatch(batch_id_, false);
       if (now.ok()) {
         v1::RunBatchResponse message;
@@ -181,7 +169,20 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
         Send(std::move(message));
       }
     }
+    {
+      // Counted only once queued, so the summary cannot overtake a result.
+      absl::MutexLock lock(&mu_);
+      ++seen_;
+    }
     MaybeFinish();
+  }
+
+  bool ProgressDue() {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    if (now - last_progress_ < interval_) return false;
+    last_progress_ = now;
+    return true;
   }
 
   void OnComplete(v1::WaitBatchResponse summary) {

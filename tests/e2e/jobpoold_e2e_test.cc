@@ -1,0 +1,86 @@
+// End to end: the real jobpoold binary, driven over loopback and signalled.
+
+#include <signal.h>
+
+#include <string>
+
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "jobpool/v1/jobpool.grpc.pb.h"
+#include "tests/e2e/jobpoold_process.h"
+
+namespace jobpool {
+namespace {
+
+using ::jobpool::testing::JobpooldProcess;
+
+std::unique_ptr<v1::JobPool::Stub> Connect(const JobpooldProcess& server) {
+  return v1::JobPool::NewStub(grpc::CreateChannel(
+      server.address(), grpc::InsecureChannelCredentials()));
+}
+
+TEST(JobpooldE2eTest, ServesWithDefaultsAndStopsOnSigint) {
+  JobpooldProcess server({});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto stub = Connect(server);
+  v1::SubmitRequest request;
+  request.mutable_job()->set_kind("echo");
+  request.mutable_job()->set_payload("hi");
+  request.set_wait_for_result(true);
+  v1::SubmitResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Submit(&context, request, &response).ok());
+  EXPECT_EQ(response.job().output(), "hi");
+  EXPECT_EQ(response.job().pool(), "default");
+  server.Signal(SIGINT);
+  EXPECT_EQ(server.Wait(), 0) << server.log();
+}
+
+TEST(JobpooldE2eTest, SigtermDuringABatchDeliversEveryResultAndExitsZero) {
+  constexpr int kJobs = 12;
+  JobpooldProcess server({"--pool_size=4", "--grace_period=60s"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto stub = Connect(server);
+
+  v1::RunBatchRequest batch;
+  for (int i = 0; i < kJobs; ++i) {
+    v1::JobSpec* job = batch.add_jobs();
+    job->set_kind("sleep");
+    (*job->mutable_params())["duration"] = "300ms";
+  }
+  grpc::ClientContext context;
+  auto reader = stub->RunBatch(&context, batch);
+  v1::RunBatchResponse message;
+  ASSERT_TRUE(reader->Read(&message));
+  ASSERT_TRUE(message.has_batch_id());
+
+  server.Signal(SIGTERM);  // While the first jobs run and the rest wait.
+
+  // New work is refused while the admitted batch drains.
+  v1::SubmitRequest late;
+  late.mutable_job()->set_kind("noop");
+  v1::SubmitResponse late_response;
+  grpc::ClientContext late_context;
+  late_context.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(30));
+  const grpc::Status late_status =
+      stub->Submit(&late_context, late, &late_response);
+  EXPECT_EQ(late_status.error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  int succeeded = 0;
+  bool complete = false;
+  while (reader->Read(&message)) {
+    if (message.has_job() &&
+        message.job().state() == v1::JOB_STATE_SUCCEEDED) {
+      ++succeeded;
+    }
+    if (message.has_progress()) complete = message.progress().complete();
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(succeeded, kJobs);
+  EXPECT_TRUE(complete);
+  EXPECT_EQ(server.Wait(), 0) << server.log();
+}
+
+}  // namespace
+}  // namespace jobpool
