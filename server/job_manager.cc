@@ -104,7 +104,8 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
     ManagerOptions options, std::vector<PoolConfig> pools,
     const KindRegistry* kinds) {
   if (pools.empty()) return absl::InvalidArgumentError("no pools configured");
-  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), kinds));
+  std::unique_ptr<JobManager> manager(
+      new JobManager(std::move(options), kinds));
   absl::MutexLock lock(&manager->mu_);
   for (PoolConfig& config : pools) {
     if (config.name.empty() || config.name.find('/') != std::string::npos) {
@@ -156,7 +157,8 @@ absl::StatusOr<JobManager::PoolEntry*> JobManager::FindPool(
   if (name.empty()) name = "default";
   auto it = pools_.find(name);
   if (it == pools_.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown pool \"", name, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown pool \"", name, "\""));
   }
   return it->second.get();
 }
@@ -175,10 +177,11 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
     return absl::InvalidArgumentError(
         absl::StrCat("unknown job kind \"", spec.kind(), "\""));
   }
-  if (static_cast<int64_t>(spec.payload().size()) > options_.max_payload_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("payload of ", spec.payload().size(),
-                     " bytes is over the limit of ", options_.max_payload_bytes));
+  if (static_cast<int64_t>(spec.payload().size()) >
+      options_.max_payload_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "payload of ", spec.payload().size(), " bytes is over the limit of ",
+        options_.max_payload_bytes));
   }
   if (spec.timeout().seconds() < 0 || spec.timeout().nanos() < 0) {
     return absl::InvalidArgumentError("timeout must not be negative");
@@ -189,8 +192,10 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
     const absl::Status valid = kind->validate(JobInput{spec.payload(), params});
     if (!valid.ok()) return absl::InvalidArgumentError(valid.message());
   }
-  std::string fingerprint = absl::StrCat(pool.name, "\n", spec.SerializeAsString());
-  const std::string key_slot = absl::StrCat(pool.name, "\n", spec.idempotency_key());
+  std::string fingerprint =
+      absl::StrCat(pool.name, "\n", spec.SerializeAsString());
+  const std::string key_slot =
+      absl::StrCat(pool.name, "\n", spec.idempotency_key());
   if (!spec.idempotency_key().empty()) {
     if (auto it = keys_.find(key_slot); it != keys_.end()) {
       auto job = jobs_.find(it->second);
@@ -207,8 +212,8 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
   }
   if (live_jobs_ >= options_.max_live_jobs) {
     return WithRetryDelay(
-        absl::ResourceExhaustedError(absl::StrCat(
-            "retention full: ", live_jobs_, " unfinished jobs")),
+        absl::ResourceExhaustedError(
+            absl::StrCat("retention full: ", live_jobs_, " unfinished jobs")),
         options_.retry_after);
   }
   auto job = std::make_shared<JobRecord>();
@@ -258,10 +263,10 @@ absl::StatusOr<std::string> JobManager::Submit(absl::string_view pool_name,
     job = *std::move(made);
     if (reused && job->state == v1::JOB_STATE_PENDING) {
       // The same request again, still queued: answer when it ends.
-      job->waiters.emplace_back(
-          0, [cb = std::move(on_admit)](v1::Job j) mutable {
-            cb(absl::OkStatus(), std::move(j));
-          });
+      job->waiters.emplace_back(0,
+                                [cb = std::move(on_admit)](v1::Job j) mutable {
+                                  cb(absl::OkStatus(), std::move(j));
+                                });
       return job->id;
     }
     if (reused) snapshot = ToProtoLocked(*job);
@@ -317,9 +322,8 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
     }
     const std::string message(status.message());
     if (on_admit) on_admit(std::move(status), std::move(snapshot));
-    Finish(job,
-           cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_REJECTED, "",
-           message);
+    Finish(job, cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_REJECTED,
+           "", message);
     return;
   }
   AdmitFn on_admit;
@@ -331,7 +335,8 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
     job->state = v1::JOB_STATE_RUNNING;
     job->started_at = absl::Now();
     if (job->timeout != absl::InfiniteDuration() && !job->token->cancelled()) {
-      job->token = std::make_shared<CancelToken>(job->started_at + job->timeout);
+      job->token =
+          std::make_shared<CancelToken>(job->started_at + job->timeout);
     }
     pools_.find(job->pool)->second->queue_wait.Record(job->started_at -
                                                       job->queued_at);
@@ -349,21 +354,22 @@ void JobManager::Run(const JobPtr& job) {
     token = job->token;
   }
   if (token->cancelled()) {
-    Finish(job,
-           token->timed_out() ? v1::JOB_STATE_TIMED_OUT
-                              : v1::JOB_STATE_CANCELLED,
-           "", token->reason());
+    Finish(
+        job,
+        token->timed_out() ? v1::JOB_STATE_TIMED_OUT : v1::JOB_STATE_CANCELLED,
+        "", token->reason());
     return;
   }
   absl::StatusOr<std::string> result =
       job->kind->run(JobInput{job->payload, job->params}, *token);
   if (token->cancelled()) {
-    Finish(job,
-           token->timed_out() ? v1::JOB_STATE_TIMED_OUT
-                              : v1::JOB_STATE_CANCELLED,
-           "", token->reason());
+    Finish(
+        job,
+        token->timed_out() ? v1::JOB_STATE_TIMED_OUT : v1::JOB_STATE_CANCELLED,
+        "", token->reason());
   } else if (!result.ok()) {
-    Finish(job, v1::JOB_STATE_FAILED, "", std::string(result.status().message()));
+    Finish(job, v1::JOB_STATE_FAILED, "",
+           std::string(result.status().message()));
   } else {
     std::string output = *std::move(result);
     if (static_cast<int64_t>(output.size()) > options_.max_output_bytes) {
@@ -396,7 +402,8 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
     pool = entry.pool.get();
     Count(state, &entry.totals);
     Count(state, &entry.kinds[job->kind->name]);
-    if (job->admitted) entry.run_time.Record(job->finished_at - job->started_at);
+    if (job->admitted)
+      entry.run_time.Record(job->finished_at - job->started_at);
     finished_jobs_.push_back(job->id);
     for (auto& [id, fn] : job->waiters) job_waiters.push_back(std::move(fn));
     job->waiters.clear();
@@ -409,8 +416,9 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
           state != v1::JOB_STATE_SUCCEEDED) {
         batch->failed_fast = true;
         for (const JobPtr& other : batch->jobs) {
-          (void)CancelLocked(other, "cancelled: another job of the fail-fast "
-                                    "batch did not succeed",
+          (void)CancelLocked(other,
+                             "cancelled: another job of the fail-fast "
+                             "batch did not succeed",
                              &cancel_tickets);
         }
       }
@@ -479,9 +487,10 @@ void JobManager::RemoveJobWaiter(absl::string_view id, uint64_t waiter) {
   auto job = FindJobLocked(id);
   if (!job.ok()) return;
   auto& waiters = (*job)->waiters;
-  waiters.erase(std::remove_if(waiters.begin(), waiters.end(),
-                               [waiter](const auto& w) { return w.first == waiter; }),
-                waiters.end());
+  waiters.erase(
+      std::remove_if(waiters.begin(), waiters.end(),
+                     [waiter](const auto& w) { return w.first == waiter; }),
+      waiters.end());
 }
 
 void JobManager::Abandon(absl::string_view id, uint64_t waiter) {
@@ -492,9 +501,10 @@ void JobManager::Abandon(absl::string_view id, uint64_t waiter) {
     auto job = FindJobLocked(id);
     if (!job.ok()) return;
     auto& waiters = (*job)->waiters;
-    waiters.erase(std::remove_if(waiters.begin(), waiters.end(),
-                                 [waiter](const auto& w) { return w.first == waiter; }),
-                  waiters.end());
+    waiters.erase(
+        std::remove_if(waiters.begin(), waiters.end(),
+                       [waiter](const auto& w) { return w.first == waiter; }),
+        waiters.end());
     if ((*job)->state != v1::JOB_STATE_PENDING) return;
     pool = pools_.find((*job)->pool)->second->pool.get();
     (void)CancelLocked(*job, "cancelled: the submitting caller went away",
@@ -544,8 +554,9 @@ void JobManager::EvictLocked(absl::Time now) {
   while (!finished_jobs_.empty()) {
     auto it = jobs_.find(finished_jobs_.front());
     const bool gone = it == jobs_.end();
-    if (!gone && static_cast<int64_t>(finished_jobs_.size()) <=
-                     options_.max_retained_jobs &&
+    if (!gone &&
+        static_cast<int64_t>(finished_jobs_.size()) <=
+            options_.max_retained_jobs &&
         it->second->finished_at > cutoff) {
       break;
     }
@@ -623,7 +634,8 @@ absl::StatusOr<v1::CreateBatchResponse> JobManager::CreateBatch(
       return WithRetryDelay(absl::UnavailableError("server is draining"),
                             options_.retry_after);
     }
-    if (live_jobs_ + static_cast<int64_t>(specs.size()) > options_.max_live_jobs) {
+    if (live_jobs_ + static_cast<int64_t>(specs.size()) >
+        options_.max_live_jobs) {
       return WithRetryDelay(
           absl::ResourceExhaustedError("retention full: batch too large now"),
           options_.retry_after);
@@ -758,9 +770,10 @@ void JobManager::RemoveBatchWaiter(absl::string_view batch_id,
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return;
   auto& waiters = (*batch)->waiters;
-  waiters.erase(std::remove_if(waiters.begin(), waiters.end(),
-                               [waiter](const auto& w) { return w.first == waiter; }),
-                waiters.end());
+  waiters.erase(
+      std::remove_if(waiters.begin(), waiters.end(),
+                     [waiter](const auto& w) { return w.first == waiter; }),
+      waiters.end());
 }
 
 absl::StatusOr<uint64_t> JobManager::WatchBatchJobs(absl::string_view batch_id,
@@ -769,8 +782,7 @@ absl::StatusOr<uint64_t> JobManager::WatchBatchJobs(absl::string_view batch_id,
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return batch.status();
   const uint64_t id = (*batch)->next_waiter++;
-  (*batch)->watchers.emplace_back(id,
-                                  std::make_shared<JobFn>(std::move(each)));
+  (*batch)->watchers.emplace_back(id, std::make_shared<JobFn>(std::move(each)));
   return id;
 }
 
@@ -780,9 +792,10 @@ void JobManager::RemoveBatchWatcher(absl::string_view batch_id,
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return;
   auto& watchers = (*batch)->watchers;
-  watchers.erase(std::remove_if(watchers.begin(), watchers.end(),
-                                [watcher](const auto& w) { return w.first == watcher; }),
-                 watchers.end());
+  watchers.erase(
+      std::remove_if(watchers.begin(), watchers.end(),
+                     [watcher](const auto& w) { return w.first == watcher; }),
+      watchers.end());
 }
 
 v1::PoolStats JobManager::PoolStatsLocked(const PoolEntry& entry) const {

@@ -15,9 +15,9 @@
 //
 // Thread safety: every method may be called concurrently.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -73,8 +73,7 @@ class JobManager {
   // Submits one job; `on_admit` is called as AdmitFn says, unless the job
   // is refused at once, which is returned instead. Returns the job id.
   absl::StatusOr<std::string> Submit(absl::string_view pool,
-                                     const v1::JobSpec& spec,
-                                     AdmitFn on_admit);
+                                     const v1::JobSpec& spec, AdmitFn on_admit);
   absl::StatusOr<v1::Job> GetJob(absl::string_view id);
   // Calls `done` when the job has finished (at once if it has). Returns a
   // handle for RemoveJobWaiter().

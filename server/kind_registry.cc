@@ -38,17 +38,19 @@ absl::StatusOr<int64_t> Sha256Rounds(const JobInput& input) {
   int64_t rounds = 1;
   if (!text.empty() && (!absl::SimpleAtoi(text, &rounds) || rounds < 1 ||
                         rounds > kMaxSha256Rounds)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sha256: params.rounds must be an integer in [1, ", kMaxSha256Rounds,
-        "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sha256: params.rounds must be an integer in [1, ",
+                     kMaxSha256Rounds, "]"));
   }
   return rounds;
 }
 
 Kind Noop() {
-  return {"noop", "does nothing", nullptr,
-          [](const JobInput&, const CancelToken&)
-              -> absl::StatusOr<std::string> { return std::string(); }};
+  return {
+      "noop", "does nothing", nullptr,
+      [](const JobInput&, const CancelToken&) -> absl::StatusOr<std::string> {
+        return std::string();
+      }};
 }
 
 Kind Sleep() {
@@ -72,25 +74,24 @@ Kind Echo() {
 }
 
 Kind Sha256() {
-  return {
-      "sha256",
-      "hashes the payload params.rounds times (default 1); returns the hex "
-      "digest",
-      [](const JobInput& input) { return Sha256Rounds(input).status(); },
-      [](const JobInput& input,
-         const CancelToken& token) -> absl::StatusOr<std::string> {
-        absl::StatusOr<int64_t> rounds = Sha256Rounds(input);
-        if (!rounds.ok()) return rounds.status();
-        unsigned char digest[SHA256_DIGEST_LENGTH];
-        SHA256(reinterpret_cast<const unsigned char*>(input.payload.data()),
-               input.payload.size(), digest);
-        for (int64_t i = 1; i < *rounds; ++i) {
-          if (i % 4096 == 0 && token.cancelled()) break;
-          SHA256(digest, sizeof digest, digest);
-        }
-        return absl::BytesToHexString(absl::string_view(
-            reinterpret_cast<const char*>(digest), sizeof digest));
-      }};
+  return {"sha256",
+          "hashes the payload params.rounds times (default 1); returns the hex "
+          "digest",
+          [](const JobInput& input) { return Sha256Rounds(input).status(); },
+          [](const JobInput& input,
+             const CancelToken& token) -> absl::StatusOr<std::string> {
+            absl::StatusOr<int64_t> rounds = Sha256Rounds(input);
+            if (!rounds.ok()) return rounds.status();
+            unsigned char digest[SHA256_DIGEST_LENGTH];
+            SHA256(reinterpret_cast<const unsigned char*>(input.payload.data()),
+                   input.payload.size(), digest);
+            for (int64_t i = 1; i < *rounds; ++i) {
+              if (i % 4096 == 0 && token.cancelled()) break;
+              SHA256(digest, sizeof digest, digest);
+            }
+            return absl::BytesToHexString(absl::string_view(
+                reinterpret_cast<const char*>(digest), sizeof digest));
+          }};
 }
 
 Kind Fail() {

@@ -41,7 +41,8 @@ class LatencyWindow {
     std::vector<absl::Duration> sorted = samples_;
     std::sort(sorted.begin(), sorted.end());
     const auto at = [&sorted](double q) {
-      return sorted[static_cast<size_t>(q * static_cast<double>(sorted.size() - 1))];
+      return sorted[static_cast<size_t>(
+          q * static_cast<double>(sorted.size() - 1))];
     };
     ToProto(at(0.50), out.mutable_p50());
     ToProto(at(0.90), out.mutable_p90());

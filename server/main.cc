@@ -66,7 +66,8 @@ absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
   v1::ServerConfig config;
   if (path.empty()) return config;
   std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  if (!in)
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
   std::stringstream text;
   text << in.rdbuf();
   if (!google::protobuf::TextFormat::ParseFromString(text.str(), &config)) {
@@ -112,7 +113,8 @@ int Main() {
   manager_options.retention = config->has_retention()
                                   ? FromProto(config->retention())
                                   : absl::GetFlag(FLAGS_retention);
-  manager_options.default_job_timeout = absl::GetFlag(FLAGS_default_job_timeout);
+  manager_options.default_job_timeout =
+      absl::GetFlag(FLAGS_default_job_timeout);
   const absl::Duration grace = config->has_grace_period()
                                    ? FromProto(config->grace_period())
                                    : absl::GetFlag(FLAGS_grace_period);
@@ -150,8 +152,9 @@ int Main() {
     return 2;
   }
   ServerOptions server_options;
-  server_options.listen = !config->listen().empty() ? config->listen()
-                                                    : absl::GetFlag(FLAGS_listen);
+  server_options.listen = !config->listen().empty()
+                              ? config->listen()
+                              : absl::GetFlag(FLAGS_listen);
   server_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   auto server = Server::Start(server_options, manager->get());
@@ -168,8 +171,9 @@ int Main() {
                 signal == SIGTERM ? "SIGTERM" : "SIGINT",
                 absl::FormatDuration(grace));
   const bool clean = (*server)->Drain(grace);
-  absl::FPrintF(stderr, "jobpoold: stopped%s\n",
-                clean ? "" : " (jobs still running at the deadline were cancelled)");
+  absl::FPrintF(
+      stderr, "jobpoold: stopped%s\n",
+      clean ? "" : " (jobs still running at the deadline were cancelled)");
   return 0;
 }
 

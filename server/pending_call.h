@@ -11,7 +11,8 @@
 // Example:
 //   auto call = PendingCall::Start();
 //   manager->WaitJob(id, [call, response](v1::Job job) {
-//     call->Complete(grpc::Status::OK, [&] { *response->mutable_job() = job; });
+//     call->Complete(grpc::Status::OK, [&] { *response->mutable_job() = job;
+//     });
 //   });
 //   return call.get();
 //
@@ -39,8 +40,8 @@ class PendingCall final : public grpc::ServerUnaryReactor {
 
   // Fills the response with `fill` and finishes with `status`, unless the
   // call has finished already.
-  void Complete(const grpc::Status& status,
-                absl::FunctionRef<void()> fill = [] {}) {
+  void Complete(
+      const grpc::Status& status, absl::FunctionRef<void()> fill = [] {}) {
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
@@ -72,7 +73,8 @@ class PendingCall final : public grpc::ServerUnaryReactor {
       on_cancel_ = nullptr;
     }
     if (hook) hook();
-    const bool expired = context_->deadline() <= std::chrono::system_clock::now();
+    const bool expired =
+        context_->deadline() <= std::chrono::system_clock::now();
     Complete(expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                     "deadline passed while waiting")
                      : grpc::Status(grpc::StatusCode::CANCELLED,

@@ -25,8 +25,8 @@ inline ProcessStats ReadProcessStats() {
   while (std::getline(status, line)) {
     absl::string_view rest = line;
     if (absl::ConsumePrefix(&rest, "VmRSS:")) {
-      rest = absl::StripAsciiWhitespace(absl::StripSuffix(
-          absl::StripAsciiWhitespace(rest), "kB"));
+      rest = absl::StripAsciiWhitespace(
+          absl::StripSuffix(absl::StripAsciiWhitespace(rest), "kB"));
       int64_t kib = 0;
       if (absl::SimpleAtoi(rest, &kib)) out.rss_bytes = kib * 1024;
     } else if (absl::ConsumePrefix(&rest, "Threads:")) {

@@ -135,9 +135,10 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
     std::shared_ptr<RunBatchStream> self = Self();
     auto watcher = manager_->WatchBatchJobs(
         batch_id_, [self](v1::Job job) { self->OnJob(std::move(job)); });
-    auto waiter = manager_->WaitBatch(
-        batch_id_, false,
-        [self](v1::WaitBatchResponse done) { self->OnComplete(std::move(done)); });
+    auto waiter = manager_->WaitBatch(batch_id_, false,
+                                      [self](v1::WaitBatchResponse done) {
+                                        self->OnComplete(std::move(done));
+                                      });
     {
       absl::MutexLock lock(&mu_);
       watcher_ = watcher.value_or(0);
@@ -242,7 +243,8 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
 class StatsStream final : public QueuedWriter<v1::StatsResponse> {
  public:
   static StatsStream* Start(JobManager* manager, absl::Duration interval) {
-    auto stream = std::shared_ptr<StatsStream>(new StatsStream(manager, interval));
+    auto stream =
+        std::shared_ptr<StatsStream>(new StatsStream(manager, interval));
     stream->self_ = stream;
     stream->Tick(true);
     return stream.get();
@@ -260,10 +262,13 @@ class StatsStream final : public QueuedWriter<v1::StatsResponse> {
   void Tick(bool ok) {
     if (!ok) return;  // Cancelled.
     Send(manager_->Stats());
-    std::shared_ptr<StatsStream> self =
+    // A weak reference: the alarm belongs to the stream and must not keep
+    // it alive.
+    std::weak_ptr<StatsStream> weak =
         std::static_pointer_cast<StatsStream>(self_);
-    alarm_.Set(absl::ToChronoTime(absl::Now() + interval_),
-               [self](bool fired) { self->Tick(fired); });
+    alarm_.Set(absl::ToChronoTime(absl::Now() + interval_), [weak](bool fired) {
+      if (auto self = weak.lock()) self->Tick(fired);
+    });
   }
 
   void OnFinished() override { alarm_.Cancel(); }
@@ -399,10 +404,8 @@ ServerUnaryReactor* JobPoolService::WaitBatch(
     call->Complete(ToGrpcStatus(waiter.status()));
     return call.get();
   }
-  call->OnCallerGone(
-      [manager = manager_, id = request->batch_id(), w = *waiter] {
-        manager->RemoveBatchWaiter(id, w);
-      });
+  call->OnCallerGone([manager = manager_, id = request->batch_id(),
+                      w = *waiter] { manager->RemoveBatchWaiter(id, w); });
   return call.get();
 }
 

@@ -41,9 +41,10 @@ class JobPoolService final : public v1::JobPool::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::CreateBatchRequest* request,
       v1::CreateBatchResponse* response) override;
-  grpc::ServerUnaryReactor* AddToBatch(grpc::CallbackServerContext* context,
-                                       const v1::AddToBatchRequest* request,
-                                       v1::AddToBatchResponse* response) override;
+  grpc::ServerUnaryReactor* AddToBatch(
+      grpc::CallbackServerContext* context,
+      const v1::AddToBatchRequest* request,
+      v1::AddToBatchResponse* response) override;
   grpc::ServerUnaryReactor* SealBatch(grpc::CallbackServerContext* context,
                                       const v1::SealBatchRequest* request,
                                       v1::SealBatchResponse* response) override;

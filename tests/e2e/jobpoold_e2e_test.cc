@@ -70,8 +70,7 @@ TEST(JobpooldE2eTest, SigtermDuringABatchDeliversEveryResultAndExitsZero) {
   int succeeded = 0;
   bool complete = false;
   while (reader->Read(&message)) {
-    if (message.has_job() &&
-        message.job().state() == v1::JOB_STATE_SUCCEEDED) {
+    if (message.has_job() && message.job().state() == v1::JOB_STATE_SUCCEEDED) {
       ++succeeded;
     }
     if (message.has_progress()) complete = message.progress().complete();

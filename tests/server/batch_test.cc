@@ -14,8 +14,9 @@ using ::jobpool::testing::MakePoolConfig;
 using ::jobpool::testing::Spec;
 using ::jobpool::testing::TestServer;
 
-v1::CreateBatchResponse Create(TestServer& server, std::vector<v1::JobSpec> jobs,
-                               bool seal, bool fail_fast = false) {
+v1::CreateBatchResponse Create(TestServer& server,
+                               std::vector<v1::JobSpec> jobs, bool seal,
+                               bool fail_fast = false) {
   v1::CreateBatchRequest request;
   for (auto& job : jobs) *request.add_jobs() = std::move(job);
   request.mutable_options()->set_seal(seal);
@@ -52,7 +53,8 @@ TEST(BatchTest, HundredThousandNoopJobsComplete) {
   v1::WaitBatchResponse done;
   const grpc::Status status =
       Wait(server, created.batch_id(), &done, true, absl::Seconds(300));
-  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  ASSERT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
   EXPECT_TRUE(done.complete());
   EXPECT_TRUE(done.success());
   EXPECT_EQ(done.summary().total(), kJobs);
@@ -62,10 +64,10 @@ TEST(BatchTest, HundredThousandNoopJobsComplete) {
 
 TEST(BatchTest, MixedFailAndSleepIsCompleteButNotSuccess) {
   TestServer server;
-  auto created = Create(server,
-                        {Spec("sleep", {{"duration", "10ms"}}), Spec("fail"),
-                         Spec("noop")},
-                        true);
+  auto created = Create(
+      server,
+      {Spec("sleep", {{"duration", "10ms"}}), Spec("fail"), Spec("noop")},
+      true);
   v1::WaitBatchResponse done;
   ASSERT_TRUE(Wait(server, created.batch_id(), &done).ok());
   EXPECT_TRUE(done.complete());
@@ -101,9 +103,10 @@ TEST(BatchTest, JobsAddedLaterAndCompletionWaitsForTheSeal) {
 
   // Not sealed: a short wait times out even though both jobs end quickly.
   v1::WaitBatchResponse early;
-  EXPECT_EQ(Wait(server, created.batch_id(), &early, false,
-                 absl::Milliseconds(200)).error_code(),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(
+      Wait(server, created.batch_id(), &early, false, absl::Milliseconds(200))
+          .error_code(),
+      grpc::StatusCode::DEADLINE_EXCEEDED);
 
   v1::SealBatchRequest seal;
   seal.set_batch_id(created.batch_id());
@@ -122,12 +125,12 @@ TEST(BatchTest, JobsAddedLaterAndCompletionWaitsForTheSeal) {
 
 TEST(BatchTest, AWaiterReattachesAfterItsDeadline) {
   TestServer server;
-  auto created =
-      Create(server, {Spec("sleep", {{"duration", "500ms"}})}, true);
+  auto created = Create(server, {Spec("sleep", {{"duration", "500ms"}})}, true);
   v1::WaitBatchResponse first;
-  EXPECT_EQ(Wait(server, created.batch_id(), &first, false,
-                 absl::Milliseconds(50)).error_code(),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(
+      Wait(server, created.batch_id(), &first, false, absl::Milliseconds(50))
+          .error_code(),
+      grpc::StatusCode::DEADLINE_EXCEEDED);
   v1::WaitBatchResponse second;
   ASSERT_TRUE(Wait(server, created.batch_id(), &second).ok());
   EXPECT_TRUE(second.complete());

@@ -28,7 +28,8 @@ v1::SubmitResponse SubmitOk(TestServer& server, v1::SubmitRequest request) {
   return response;
 }
 
-grpc::StatusCode SubmitCode(TestServer& server, const v1::SubmitRequest& request,
+grpc::StatusCode SubmitCode(TestServer& server,
+                            const v1::SubmitRequest& request,
                             absl::Duration timeout = absl::Seconds(60)) {
   v1::SubmitResponse response;
   auto context = Deadline(timeout);
@@ -74,8 +75,8 @@ TEST(JobTest, SubmitCanWaitForTheResult) {
   EXPECT_EQ(echo.job().state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(echo.job().output(), "hello");
 
-  const v1::SubmitResponse sha = SubmitOk(
-      server, Request(Spec("sha256", {{"rounds", "1"}}, "abc"), true));
+  const v1::SubmitResponse sha =
+      SubmitOk(server, Request(Spec("sha256", {{"rounds", "1"}}, "abc"), true));
   EXPECT_EQ(sha.job().output(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
@@ -199,8 +200,8 @@ TEST(JobTest, MaxBlockingExceededIsResourceExhausted) {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  server.stub().async()->Submit(&waiting, &waiting_request,
-                                &waiting_response, [&](grpc::Status) {
+  server.stub().async()->Submit(&waiting, &waiting_request, &waiting_response,
+                                [&](grpc::Status) {
                                   std::lock_guard<std::mutex> lock(mu);
                                   done = true;
                                   cv.notify_all();
@@ -217,9 +218,10 @@ TEST(JobTest, MaxBlockingExceededIsResourceExhausted) {
 
 TEST(JobTest, DeadlineShorterThanTheJobIsDeadlineExceeded) {
   TestServer server;
-  EXPECT_EQ(SubmitCode(server, Request(Spec("sleep", {{"duration", "60s"}}), true),
-                       absl::Milliseconds(200)),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(
+      SubmitCode(server, Request(Spec("sleep", {{"duration", "60s"}}), true),
+                 absl::Milliseconds(200)),
+      grpc::StatusCode::DEADLINE_EXCEEDED);
   const v1::SubmitResponse running =
       SubmitOk(server, Request(Spec("sleep", {{"duration", "60s"}})));
   v1::WaitJobRequest wait;
@@ -280,7 +282,8 @@ TEST(JobTest, IdempotencyKeyReturnsTheSameJob) {
   EXPECT_EQ(second.job().output(), "once");
 
   spec.set_payload("different");
-  EXPECT_EQ(SubmitCode(server, Request(spec)), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(SubmitCode(server, Request(spec)),
+            grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(server.manager().Stats().totals().submitted(), 1);
 }
 
@@ -288,8 +291,9 @@ TEST(JobTest, ListKindsNamesTheBuiltins) {
   TestServer server;
   v1::ListKindsResponse kinds;
   auto context = Deadline(absl::Seconds(60));
-  ASSERT_TRUE(
-      server.stub().ListKinds(context.get(), v1::ListKindsRequest(), &kinds).ok());
+  ASSERT_TRUE(server.stub()
+                  .ListKinds(context.get(), v1::ListKindsRequest(), &kinds)
+                  .ok());
   std::vector<std::string> names;
   for (const auto& k : kinds.kinds()) names.push_back(k.name());
   EXPECT_EQ(names, (std::vector<std::string>{"echo", "fail", "noop", "sha256",

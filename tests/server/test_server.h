@@ -31,13 +31,13 @@ inline PoolConfig MakePoolConfig(std::string name, int size,
 
 class TestServer {
  public:
-  explicit TestServer(std::vector<PoolConfig> pools = {MakePoolConfig(
-                          "default", 4)},
+  explicit TestServer(std::vector<PoolConfig> pools = {MakePoolConfig("default",
+                                                                      4)},
                       ManagerOptions options = {})
       : kinds_(KindRegistry::WithBuiltins()) {
     options.replica = "test";
-    auto manager = JobManager::Create(std::move(options), std::move(pools),
-                                      &kinds_);
+    auto manager =
+        JobManager::Create(std::move(options), std::move(pools), &kinds_);
     EXPECT_TRUE(manager.ok()) << manager.status();
     manager_ = *std::move(manager);
     ServerOptions server_options;
@@ -47,9 +47,9 @@ class TestServer {
     server_ = *std::move(server);
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);  // A 100,000-job batch report.
-    channel_ = grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", server_->port()),
-        grpc::InsecureChannelCredentials(), args);
+    channel_ =
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                  grpc::InsecureChannelCredentials(), args);
     stub_ = v1::JobPool::NewStub(channel_);
   }
 
@@ -78,9 +78,10 @@ inline std::unique_ptr<grpc::ClientContext> Deadline(absl::Duration timeout) {
   return context;
 }
 
-inline v1::JobSpec Spec(std::string kind,
-                        std::vector<std::pair<std::string, std::string>> params = {},
-                        std::string payload = "") {
+inline v1::JobSpec Spec(
+    std::string kind,
+    std::vector<std::pair<std::string, std::string>> params = {},
+    std::string payload = "") {
   v1::JobSpec spec;
   spec.set_kind(std::move(kind));
   for (auto& [k, v] : params) (*spec.mutable_params())[k] = v;
