@@ -192,11 +192,12 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
     const absl::Status valid = kind->validate(JobInput{spec.payload(), params});
     if (!valid.ok()) return absl::InvalidArgumentError(valid.message());
   }
-  std::string fingerprint =
-      absl::StrCat(pool.name, "\n", spec.SerializeAsString());
-  const std::string key_slot =
-      absl::StrCat(pool.name, "\n", spec.idempotency_key());
+  // Only a keyed request needs its fingerprint, for the reuse check.
+  std::string fingerprint;
+  std::string key_slot;
   if (!spec.idempotency_key().empty()) {
+    fingerprint = absl::StrCat(pool.name, "\n", spec.SerializeAsString());
+    key_slot = absl::StrCat(pool.name, "\n", spec.idempotency_key());
     if (auto it = keys_.find(key_slot); it != keys_.end()) {
       auto job = jobs_.find(it->second);
       if (job != jobs_.end()) {

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "jobpool/v1/jobpool.grpc.pb.h"
 #include "tests/e2e/jobpoold_process.h"
+#include "tests/testing/wait_until.h"
 
 namespace jobpool {
 namespace {
@@ -55,6 +56,13 @@ TEST(JobpooldE2eTest, SigtermDuringABatchDeliversEveryResultAndExitsZero) {
   ASSERT_TRUE(message.has_batch_id());
 
   server.Signal(SIGTERM);  // While the first jobs run and the rest wait.
+  // The signal lands asynchronously: wait until the server says it drains.
+  ASSERT_TRUE(::jobpool::testing::WaitUntil([&] {
+    v1::StatsResponse stats;
+    grpc::ClientContext stats_context;
+    return stub->Stats(&stats_context, v1::StatsRequest(), &stats).ok() &&
+           stats.draining();
+  }));
 
   // New work is refused while the admitted batch drains.
   v1::SubmitRequest late;

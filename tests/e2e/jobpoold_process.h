@@ -60,6 +60,7 @@ class JobpooldProcess {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
   void Signal(int signal) { kill(pid_, signal); }
 
