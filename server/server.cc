@@ -56,8 +56,9 @@ bool Server::Drain(absl::Duration grace) {
   manager_->Drain();
   const bool clean = manager_->AwaitIdle(absl::Now() + grace);
   // Waiters were answered as their jobs finished; give the last answers a
-  // moment to flush, then stop.
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  // moment to flush, then stop. (gRPC also waits out this deadline while an
+  // idle client connection stays open, so keep it short.)
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   server_->Wait();
   return clean;
 }

@@ -2,8 +2,10 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <string>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "jobpool/v1/jobpool.grpc.pb.h"
@@ -33,6 +35,16 @@ TEST(JobpooldE2eTest, ServesWithDefaultsAndStopsOnSigint) {
   ASSERT_TRUE(stub->Submit(&context, request, &response).ok());
   EXPECT_EQ(response.job().output(), "hi");
   EXPECT_EQ(response.job().pool(), "default");
+
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      server.address(), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckResponse checked;
+  grpc::ClientContext health_context;
+  ASSERT_TRUE(health
+                  ->Check(&health_context,
+                          grpc::health::v1::HealthCheckRequest(), &checked)
+                  .ok());
+  EXPECT_EQ(checked.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   server.Signal(SIGINT);
   EXPECT_EQ(server.Wait(), 0) << server.log();
 }
@@ -75,6 +87,18 @@ TEST(JobpooldE2eTest, SigtermDuringABatchDeliversEveryResultAndExitsZero) {
       stub->Submit(&late_context, late, &late_response);
   EXPECT_EQ(late_status.error_code(), grpc::StatusCode::UNAVAILABLE);
 
+  // Health turned NOT_SERVING, so load balancers and probes stop sending.
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      server.address(), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckResponse checked;
+  grpc::ClientContext health_context;
+  ASSERT_TRUE(health
+                  ->Check(&health_context,
+                          grpc::health::v1::HealthCheckRequest(), &checked)
+                  .ok());
+  EXPECT_EQ(checked.status(),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+
   int succeeded = 0;
   bool complete = false;
   while (reader->Read(&message)) {
@@ -87,6 +111,55 @@ TEST(JobpooldE2eTest, SigtermDuringABatchDeliversEveryResultAndExitsZero) {
   EXPECT_EQ(succeeded, kJobs);
   EXPECT_TRUE(complete);
   EXPECT_EQ(server.Wait(), 0) << server.log();
+}
+
+TEST(JobpooldE2eTest, ConfigFileDefinesThePools) {
+  const std::string path = ::testing::TempDir() + "/jobpoold_config.textproto";
+  {
+    std::ofstream out(path);
+    out << "replica: \"r1\"\n"
+           "pools { name: \"cpu\" size: 2 }\n"
+           "pools { name: \"io\" size: 50 max_blocking_tasks: 10 }\n";
+  }
+  JobpooldProcess server({"--config=" + path});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto stub = Connect(server);
+  v1::StatsResponse stats;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Stats(&context, v1::StatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.replica(), "r1");
+  ASSERT_EQ(stats.pools_size(), 2);
+  EXPECT_EQ(stats.pools(0).name(), "cpu");
+  EXPECT_EQ(stats.pools(0).capacity(), 2);
+  EXPECT_EQ(stats.pools(1).name(), "io");
+  EXPECT_EQ(stats.pools(1).capacity(), 50);
+
+  // No "default" pool in this configuration: naming none is an error.
+  v1::SubmitRequest request;
+  request.mutable_job()->set_kind("noop");
+  v1::SubmitResponse response;
+  grpc::ClientContext submit_context;
+  EXPECT_EQ(stub->Submit(&submit_context, request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.set_pool("io");
+  grpc::ClientContext io_context;
+  ASSERT_TRUE(stub->Submit(&io_context, request, &response).ok());
+  EXPECT_EQ(response.job().id().rfind("r1/io/", 0), 0u);
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(), 0) << server.log();
+}
+
+TEST(JobpooldE2eTest, ABadConfigFileIsAUsageError) {
+  const std::string path = ::testing::TempDir() + "/jobpoold_bad.textproto";
+  {
+    std::ofstream out(path);
+    out << "pools { nme: \"typo\" }\n";
+  }
+  JobpooldProcess server({"--config=" + path});
+  EXPECT_EQ(server.port(), 0);
+  EXPECT_EQ(server.Wait(), 2);
+  EXPECT_NE(server.log().find("not a valid"), std::string::npos)
+      << server.log();
 }
 
 }  // namespace
