@@ -101,6 +101,18 @@ TEST(BatchTest, JobsAddedLaterAndCompletionWaitsForTheSeal) {
   ASSERT_TRUE(server.stub().AddToBatch(c1.get(), add, &added).ok());
   EXPECT_EQ(added.job_ids_size(), 1);
 
+  // GetBatch answers at once, with every job when asked.
+  v1::GetBatchRequest get;
+  get.set_batch_id(created.batch_id());
+  get.set_include_jobs(true);
+  v1::WaitBatchResponse now;
+  auto c0 = Deadline(absl::Seconds(60));
+  ASSERT_TRUE(server.stub().GetBatch(c0.get(), get, &now).ok());
+  EXPECT_FALSE(now.sealed());
+  EXPECT_FALSE(now.complete());
+  EXPECT_EQ(now.summary().total(), 2);
+  EXPECT_EQ(now.jobs_size(), 2);
+
   // Not sealed: a short wait times out even though both jobs end quickly.
   v1::WaitBatchResponse early;
   EXPECT_EQ(
