@@ -21,6 +21,9 @@ struct Measurement {
 // measured, or a negative number on failure.
 Measurement RunIsolated(const std::function<double()>& variant);
 
+// RunIsolated() `runs` times; the fastest run, or the first failure.
+Measurement BestOf(int runs, const std::function<double()>& variant);
+
 // Counts finished tasks and wakes one waiter when the last one is done.
 // One relaxed atomic decrement per task on the hot path.
 class Countdown {

@@ -84,16 +84,6 @@ double RunAsio(const Params& p) {
   return elapsed;
 }
 
-Measurement Best(int runs, double (*variant)(const Params&), const Params& p) {
-  Measurement best;
-  for (int r = 0; r < runs; ++r) {
-    Measurement m = RunIsolated([&] { return variant(p); });
-    if (!m.ok) return m;
-    if (!best.ok || m.seconds < best.seconds) best = m;
-  }
-  return best;
-}
-
 int Main() {
   const Params p{absl::GetFlag(FLAGS_jobs), absl::GetFlag(FLAGS_workers),
                  std::chrono::milliseconds(absl::GetFlag(FLAGS_sleep_ms))};
@@ -120,7 +110,7 @@ int Main() {
                       {"std::thread per job", RunThreadPerJob}};
   bool ok = true;
   for (const Row& row : rows) {
-    const Measurement m = Best(runs, row.run, p);
+    const Measurement m = BestOf(runs, [&] { return row.run(p); });
     if (!m.ok) {
       std::printf("| %s | failed | | |\n", row.name);
       ok = false;

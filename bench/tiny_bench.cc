@@ -109,16 +109,6 @@ double RunTbb(const Params& p) {
   return elapsed;
 }
 
-Measurement Best(int runs, double (*variant)(const Params&), const Params& p) {
-  Measurement best;
-  for (int r = 0; r < runs; ++r) {
-    Measurement m = RunIsolated([&] { return variant(p); });
-    if (!m.ok) return m;
-    if (!best.ok || m.seconds < best.seconds) best = m;
-  }
-  return best;
-}
-
 int Main() {
   const int tasks = absl::GetFlag(FLAGS_tasks);
   const int runs = absl::GetFlag(FLAGS_runs);
@@ -150,7 +140,8 @@ int Main() {
       std::vector<Measurement> results;
       for (const Variant& v : variants) {
         const bool skip = std::string(v.name).find(only) == std::string::npos;
-        results.push_back(skip ? Measurement{} : Best(runs, v.run, p));
+        results.push_back(skip ? Measurement{}
+                               : BestOf(runs, [&] { return v.run(p); }));
       }
       const double asio_rate = results[2].ok ? tasks / results[2].seconds : 0.0;
       for (size_t i = 0; i < results.size(); ++i) {

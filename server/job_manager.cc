@@ -13,6 +13,14 @@
 namespace jobpool {
 namespace {
 
+// Removes the entry registered under `id` from a list of (id, callback).
+template <typename Entries>
+void EraseId(Entries& entries, uint64_t id) {
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [id](const auto& e) { return e.first == id; }),
+                entries.end());
+}
+
 bool IsFinal(v1::JobState state) {
   return state != v1::JOB_STATE_PENDING && state != v1::JOB_STATE_RUNNING;
 }
@@ -133,16 +141,16 @@ JobManager::JobManager(ManagerOptions options, const KindRegistry* kinds)
     : options_(std::move(options)), kinds_(kinds), started_(absl::Now()) {}
 
 JobManager::~JobManager() {
-  // Release every pool first, so that no task runs into a half-destroyed
-  // manager: each pool's destructor waits for its running tasks.
-  std::vector<Pool*> pools;
+  // Take the pools out under the lock, then destroy them without it: each
+  // pool's destructor waits for its running tasks, which may still finish
+  // (and so lock mu_) meanwhile. They find the pool gone and skip it.
+  std::vector<std::unique_ptr<Pool>> pools;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [name, entry] : pools_) pools.push_back(entry->pool.get());
+    for (auto& [name, entry] : pools_) pools.push_back(std::move(entry->pool));
   }
-  for (Pool* pool : pools) pool->Release();
-  absl::MutexLock lock(&mu_);
-  for (auto& [name, entry] : pools_) entry->pool.reset();
+  for (auto& pool : pools) pool->Release();
+  pools.clear();
 }
 
 absl::Status JobManager::Refusal(absl::Status status) const {
@@ -441,7 +449,9 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
     }
     EvictLocked(job->finished_at);
   }
-  for (Ticket ticket : cancel_tickets) pool->Cancel(ticket);
+  if (pool != nullptr) {  // Null only while the manager is destroyed.
+    for (Ticket ticket : cancel_tickets) pool->Cancel(ticket);
+  }
   for (JobFn& fn : job_waiters) fn(snapshot);
   for (const auto& fn : batch_watchers) (*fn)(snapshot);
   for (auto& [full, fn] : batch_waiters) fn(full ? batch_full : batch_summary);
@@ -487,11 +497,7 @@ void JobManager::RemoveJobWaiter(absl::string_view id, uint64_t waiter) {
   absl::MutexLock lock(&mu_);
   auto job = FindJobLocked(id);
   if (!job.ok()) return;
-  auto& waiters = (*job)->waiters;
-  waiters.erase(
-      std::remove_if(waiters.begin(), waiters.end(),
-                     [waiter](const auto& w) { return w.first == waiter; }),
-      waiters.end());
+  EraseId((*job)->waiters, waiter);
 }
 
 void JobManager::Abandon(absl::string_view id, uint64_t waiter) {
@@ -501,11 +507,7 @@ void JobManager::Abandon(absl::string_view id, uint64_t waiter) {
     absl::MutexLock lock(&mu_);
     auto job = FindJobLocked(id);
     if (!job.ok()) return;
-    auto& waiters = (*job)->waiters;
-    waiters.erase(
-        std::remove_if(waiters.begin(), waiters.end(),
-                       [waiter](const auto& w) { return w.first == waiter; }),
-        waiters.end());
+    EraseId((*job)->waiters, waiter);
     if ((*job)->state != v1::JOB_STATE_PENDING) return;
     pool = pools_.find((*job)->pool)->second->pool.get();
     (void)CancelLocked(*job, "cancelled: the submitting caller went away",
@@ -770,11 +772,7 @@ void JobManager::RemoveBatchWaiter(absl::string_view batch_id,
   absl::MutexLock lock(&mu_);
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return;
-  auto& waiters = (*batch)->waiters;
-  waiters.erase(
-      std::remove_if(waiters.begin(), waiters.end(),
-                     [waiter](const auto& w) { return w.first == waiter; }),
-      waiters.end());
+  EraseId((*batch)->waiters, waiter);
 }
 
 absl::StatusOr<uint64_t> JobManager::WatchBatchJobs(absl::string_view batch_id,
@@ -792,11 +790,7 @@ void JobManager::RemoveBatchWatcher(absl::string_view batch_id,
   absl::MutexLock lock(&mu_);
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return;
-  auto& watchers = (*batch)->watchers;
-  watchers.erase(
-      std::remove_if(watchers.begin(), watchers.end(),
-                     [watcher](const auto& w) { return w.first == watcher; }),
-      watchers.end());
+  EraseId((*batch)->watchers, watcher);
 }
 
 v1::PoolStats JobManager::PoolStatsLocked(const PoolEntry& entry) const {

@@ -17,6 +17,19 @@ namespace {
 
 using ::jobpool::testing::JobpooldProcess;
 
+grpc::health::v1::HealthCheckResponse::ServingStatus Health(
+    const JobpooldProcess& server) {
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      server.address(), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckResponse checked;
+  grpc::ClientContext context;
+  if (!health->Check(&context, grpc::health::v1::HealthCheckRequest(), &checked)
+           .ok()) {
+    return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  }
+  return checked.status();
+}
+
 std::unique_ptr<v1::JobPool::Stub> Connect(const JobpooldProcess& server) {
   return v1::JobPool::NewStub(grpc::CreateChannel(
       server.address(), grpc::InsecureChannelCredentials()));
@@ -36,15 +49,7 @@ TEST(JobpooldE2eTest, ServesWithDefaultsAndStopsOnSigint) {
   EXPECT_EQ(response.job().output(), "hi");
   EXPECT_EQ(response.job().pool(), "default");
 
-  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      server.address(), grpc::InsecureChannelCredentials()));
-  grpc::health::v1::HealthCheckResponse checked;
-  grpc::ClientContext health_context;
-  ASSERT_TRUE(health
-                  ->Check(&health_context,
-                          grpc::health::v1::HealthCheckRequest(), &checked)
-                  .ok());
-  EXPECT_EQ(checked.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health(server), grpc::health::v1::HealthCheckResponse::SERVING);
   server.Signal(SIGINT);
   EXPECT_EQ(server.Wait(), 0) << server.log();
 }
@@ -88,16 +93,7 @@ TEST(JobpooldE2eTest, SigtermDuringABatchDeliversEveryResultAndExitsZero) {
   EXPECT_EQ(late_status.error_code(), grpc::StatusCode::UNAVAILABLE);
 
   // Health turned NOT_SERVING, so load balancers and probes stop sending.
-  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      server.address(), grpc::InsecureChannelCredentials()));
-  grpc::health::v1::HealthCheckResponse checked;
-  grpc::ClientContext health_context;
-  ASSERT_TRUE(health
-                  ->Check(&health_context,
-                          grpc::health::v1::HealthCheckRequest(), &checked)
-                  .ok());
-  EXPECT_EQ(checked.status(),
-            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Health(server), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
 
   int succeeded = 0;
   bool complete = false;
