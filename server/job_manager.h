@@ -37,6 +37,15 @@
 
 namespace jobpool {
 
+// The specs of a repeated field, as the pointers JobManager's batch calls take.
+inline std::vector<const v1::JobSpec*> SpecPointers(
+    const google::protobuf::RepeatedPtrField<v1::JobSpec>& jobs) {
+  std::vector<const v1::JobSpec*> out;
+  out.reserve(static_cast<size_t>(jobs.size()));
+  for (const v1::JobSpec& spec : jobs) out.push_back(&spec);
+  return out;
+}
+
 struct PoolConfig {
   std::string name;
   int size = 0;  // <= 0: unbounded

@@ -11,16 +11,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "google/protobuf/duration.pb.h"
 #include "jobpool/v1/jobpool.pb.h"
+#include "server/proto_time.h"
 
 namespace jobpool {
-
-inline void ToProto(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1'000'000'000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
-}
 
 class LatencyWindow {
  public:

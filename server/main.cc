@@ -25,6 +25,7 @@
 #include "jobpool/v1/config.pb.h"
 #include "server/job_manager.h"
 #include "server/kind_registry.h"
+#include "server/proto_time.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "HOST:PORT to listen on");
@@ -57,10 +58,6 @@ ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
 
 namespace jobpool {
 namespace {
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
   v1::ServerConfig config;

@@ -1,0 +1,208 @@
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/pool_errors.h"
+#include "server/job_manager.h"
+#include "server/job_manager_internal.h"
+#include "server/status_convert.h"
+
+namespace jobpool {
+
+using internal::Count;
+using internal::EraseId;
+using internal::IsFinal;
+
+// Batches: remote WaitGroups over jobs.
+
+v1::WaitBatchResponse JobManager::BatchToProtoLocked(const BatchRecord& batch,
+                                                     bool include_jobs) const {
+  v1::WaitBatchResponse out;
+  out.set_batch_id(batch.id);
+  out.set_sealed(batch.sealed);
+  out.set_complete(batch.complete());
+  *out.mutable_summary() = batch.summary;
+  const v1::BatchSummary& s = batch.summary;
+  out.set_success(batch.complete() && s.succeeded() == s.total());
+  int64_t pending = 0;
+  int64_t running = 0;
+  for (const JobPtr& job : batch.jobs) {
+    if (job->state == v1::JOB_STATE_PENDING) ++pending;
+    if (job->state == v1::JOB_STATE_RUNNING) ++running;
+    if (include_jobs) *out.add_jobs() = ToProtoLocked(*job);
+  }
+  out.mutable_summary()->set_pending(pending);
+  out.mutable_summary()->set_running(running);
+  return out;
+}
+
+absl::StatusOr<v1::CreateBatchResponse> JobManager::CreateBatch(
+    absl::string_view pool_name, const std::vector<const v1::JobSpec*>& specs,
+    const v1::BatchOptions& options) {
+  v1::CreateBatchResponse response;
+  std::vector<JobPtr> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    auto pool = FindPool(pool_name);
+    if (!pool.ok()) return pool.status();
+    if (draining_) {
+      return WithRetryDelay(absl::UnavailableError("server is draining"),
+                            options_.retry_after);
+    }
+    if (live_jobs_ + static_cast<int64_t>(specs.size()) >
+        options_.max_live_jobs) {
+      return WithRetryDelay(
+          absl::ResourceExhaustedError("retention full: batch too large now"),
+          options_.retry_after);
+    }
+    auto batch = std::make_unique<BatchRecord>();
+    batch->id = absl::StrCat(options_.replica, "/batch/", next_id_++);
+    batch->pool = (*pool)->name;
+    batch->fail_fast = options.fail_fast();
+    batch->sealed = options.seal();
+    // Validate every job before recording any, so a bad one refuses all.
+    for (const v1::JobSpec* spec : specs) {
+      if (!spec->idempotency_key().empty()) {
+        return absl::InvalidArgumentError(
+            "jobs of a batch cannot carry idempotency keys");
+      }
+      if (kinds_->Find(spec->kind()) == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown job kind \"", spec->kind(), "\""));
+      }
+    }
+    BatchRecord* raw = batch.get();
+    response.set_batch_id(batch->id);
+    batches_.emplace(batch->id, std::move(batch));
+    for (const v1::JobSpec* spec : specs) {
+      bool reused = false;
+      auto job = NewJobLocked(**pool, *spec, raw, &reused);
+      if (!job.ok()) {
+        // Jobs recorded so far stay, as REJECTED below; the rest never were.
+        raw->sealed = true;
+        break;
+      }
+      response.add_job_ids((*job)->id);
+      jobs.push_back(*std::move(job));
+    }
+  }
+  for (const JobPtr& job : jobs) {
+    (void)Dispatch(job, nullptr);  // A refusal is recorded on the job.
+  }
+  return response;
+}
+
+absl::StatusOr<std::vector<std::string>> JobManager::AddToBatch(
+    absl::string_view batch_id, const std::vector<const v1::JobSpec*>& specs) {
+  std::vector<JobPtr> jobs;
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    auto batch = FindBatchLocked(batch_id);
+    if (!batch.ok()) return batch.status();
+    if ((*batch)->sealed) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("batch \"", batch_id, "\" is sealed"));
+    }
+    auto pool = FindPool((*batch)->pool);
+    if (!pool.ok()) return pool.status();
+    for (const v1::JobSpec* spec : specs) {
+      if (!spec->idempotency_key().empty()) {
+        return absl::InvalidArgumentError(
+            "jobs of a batch cannot carry idempotency keys");
+      }
+      if (kinds_->Find(spec->kind()) == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown job kind \"", spec->kind(), "\""));
+      }
+    }
+    for (const v1::JobSpec* spec : specs) {
+      bool reused = false;
+      auto job = NewJobLocked(**pool, *spec, *batch, &reused);
+      if (!job.ok()) return job.status();
+      ids.push_back((*job)->id);
+      jobs.push_back(*std::move(job));
+    }
+  }
+  for (const JobPtr& job : jobs) (void)Dispatch(job, nullptr);
+  return ids;
+}
+
+absl::Status JobManager::SealBatch(absl::string_view batch_id) {
+  std::vector<std::pair<bool, BatchFn>> waiters;
+  v1::WaitBatchResponse full;
+  v1::WaitBatchResponse summary;
+  {
+    absl::MutexLock lock(&mu_);
+    auto batch = FindBatchLocked(batch_id);
+    if (!batch.ok()) return batch.status();
+    BatchRecord& b = **batch;
+    if (b.sealed) return absl::OkStatus();
+    b.sealed = true;
+    if (!b.complete()) return absl::OkStatus();
+    b.finished_at = absl::Now();
+    finished_batches_.push_back(b.id);
+    for (auto& [id, w] : b.waiters) waiters.push_back(std::move(w));
+    b.waiters.clear();
+    full = BatchToProtoLocked(b, true);
+    summary = BatchToProtoLocked(b, false);
+  }
+  for (auto& [include, fn] : waiters) fn(include ? full : summary);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::WaitBatchResponse> JobManager::GetBatch(
+    absl::string_view batch_id, bool include_jobs) {
+  absl::MutexLock lock(&mu_);
+  auto batch = FindBatchLocked(batch_id);
+  if (!batch.ok()) return batch.status();
+  return BatchToProtoLocked(**batch, include_jobs);
+}
+
+absl::StatusOr<uint64_t> JobManager::WaitBatch(absl::string_view batch_id,
+                                               bool include_jobs,
+                                               BatchFn done) {
+  v1::WaitBatchResponse now;
+  {
+    absl::MutexLock lock(&mu_);
+    auto batch = FindBatchLocked(batch_id);
+    if (!batch.ok()) return batch.status();
+    if (!(*batch)->complete()) {
+      const uint64_t id = (*batch)->next_waiter++;
+      (*batch)->waiters.emplace_back(
+          id, std::make_pair(include_jobs, std::move(done)));
+      return id;
+    }
+    now = BatchToProtoLocked(**batch, include_jobs);
+  }
+  done(std::move(now));
+  return 0;
+}
+
+void JobManager::RemoveBatchWaiter(absl::string_view batch_id,
+                                   uint64_t waiter) {
+  absl::MutexLock lock(&mu_);
+  auto batch = FindBatchLocked(batch_id);
+  if (!batch.ok()) return;
+  EraseId((*batch)->waiters, waiter);
+}
+
+absl::StatusOr<uint64_t> JobManager::WatchBatchJobs(absl::string_view batch_id,
+                                                    JobFn each) {
+  absl::MutexLock lock(&mu_);
+  auto batch = FindBatchLocked(batch_id);
+  if (!batch.ok()) return batch.status();
+  const uint64_t id = (*batch)->next_waiter++;
+  (*batch)->watchers.emplace_back(id, std::make_shared<JobFn>(std::move(each)));
+  return id;
+}
+
+void JobManager::RemoveBatchWatcher(absl::string_view batch_id,
+                                    uint64_t watcher) {
+  absl::MutexLock lock(&mu_);
+  auto batch = FindBatchLocked(batch_id);
+  if (!batch.ok()) return;
+  EraseId((*batch)->watchers, watcher);
+}
+
+}  // namespace jobpool
