@@ -77,15 +77,8 @@ absl::StatusOr<JobManager::PoolEntry*> JobManager::FindPool(
   return it->second.get();
 }
 
-absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
-    PoolEntry& pool, const v1::JobSpec& spec, BatchRecord* batch,
-    bool* reused) {
-  *reused = false;
-  if (draining_) {
-    return WithRetryDelay(
-        absl::UnavailableError("server is draining; retry on another replica"),
-        options_.retry_after);
-  }
+absl::StatusOr<const Kind*> JobManager::CheckSpec(
+    const v1::JobSpec& spec) const {
   const Kind* kind = kinds_->Find(spec.kind());
   if (kind == nullptr) {
     return absl::InvalidArgumentError(
@@ -100,12 +93,41 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
   if (spec.timeout().seconds() < 0 || spec.timeout().nanos() < 0) {
     return absl::InvalidArgumentError("timeout must not be negative");
   }
-  std::map<std::string, std::string> params(spec.params().begin(),
-                                            spec.params().end());
   if (kind->validate) {
+    const std::map<std::string, std::string> params(spec.params().begin(),
+                                                    spec.params().end());
     const absl::Status valid = kind->validate(JobInput{spec.payload(), params});
     if (!valid.ok()) return absl::InvalidArgumentError(valid.message());
   }
+  return kind;
+}
+
+absl::Status JobManager::CheckBatchSpecs(
+    const std::vector<const v1::JobSpec*>& specs) const {
+  for (const v1::JobSpec* spec : specs) {
+    if (!spec->idempotency_key().empty()) {
+      return absl::InvalidArgumentError(
+          "jobs of a batch cannot carry idempotency keys");
+    }
+    if (auto checked = CheckSpec(*spec); !checked.ok()) return checked.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
+    PoolEntry& pool, const v1::JobSpec& spec, BatchRecord* batch,
+    bool* reused) {
+  *reused = false;
+  if (draining_) {
+    return WithRetryDelay(
+        absl::UnavailableError("server is draining; retry on another replica"),
+        options_.retry_after);
+  }
+  auto checked = CheckSpec(spec);
+  if (!checked.ok()) return checked.status();
+  const Kind* kind = *checked;
+  std::map<std::string, std::string> params(spec.params().begin(),
+                                            spec.params().end());
   // Only a keyed request needs its fingerprint, for the reuse check.
   std::string fingerprint;
   std::string key_slot;

@@ -137,6 +137,11 @@ class JobManager {
 
   absl::StatusOr<PoolEntry*> FindPool(absl::string_view name)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Checks a job spec against the registry and limits; returns its kind.
+  absl::StatusOr<const Kind*> CheckSpec(const v1::JobSpec& spec) const;
+  // CheckSpec() for every job of a batch, which may carry no keys.
+  absl::Status CheckBatchSpecs(
+      const std::vector<const v1::JobSpec*>& specs) const;
   // Checks and records a new job (not yet handed to the pool).
   absl::StatusOr<JobPtr> NewJobLocked(PoolEntry& pool, const v1::JobSpec& spec,
                                       BatchRecord* batch, bool* reused)

@@ -61,16 +61,7 @@ absl::StatusOr<v1::CreateBatchResponse> JobManager::CreateBatch(
     batch->fail_fast = options.fail_fast();
     batch->sealed = options.seal();
     // Validate every job before recording any, so a bad one refuses all.
-    for (const v1::JobSpec* spec : specs) {
-      if (!spec->idempotency_key().empty()) {
-        return absl::InvalidArgumentError(
-            "jobs of a batch cannot carry idempotency keys");
-      }
-      if (kinds_->Find(spec->kind()) == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unknown job kind \"", spec->kind(), "\""));
-      }
-    }
+    if (absl::Status valid = CheckBatchSpecs(specs); !valid.ok()) return valid;
     BatchRecord* raw = batch.get();
     response.set_batch_id(batch->id);
     batches_.emplace(batch->id, std::move(batch));
@@ -106,16 +97,7 @@ absl::StatusOr<std::vector<std::string>> JobManager::AddToBatch(
     }
     auto pool = FindPool((*batch)->pool);
     if (!pool.ok()) return pool.status();
-    for (const v1::JobSpec* spec : specs) {
-      if (!spec->idempotency_key().empty()) {
-        return absl::InvalidArgumentError(
-            "jobs of a batch cannot carry idempotency keys");
-      }
-      if (kinds_->Find(spec->kind()) == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unknown job kind \"", spec->kind(), "\""));
-      }
-    }
+    if (absl::Status valid = CheckBatchSpecs(specs); !valid.ok()) return valid;
     for (const v1::JobSpec* spec : specs) {
       bool reused = false;
       auto job = NewJobLocked(**pool, *spec, *batch, &reused);

@@ -149,6 +149,19 @@ TEST(BatchTest, AWaiterReattachesAfterItsDeadline) {
   EXPECT_TRUE(second.success());
 }
 
+TEST(BatchTest, OneBadJobRefusesTheWholeBatch) {
+  TestServer server;
+  v1::CreateBatchRequest request;
+  request.add_jobs()->set_kind("noop");
+  *request.add_jobs() = Spec("sleep", {{"duration", "later"}});
+  v1::CreateBatchResponse response;
+  auto context = Deadline(absl::Seconds(60));
+  EXPECT_EQ(
+      server.stub().CreateBatch(context.get(), request, &response).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(server.manager().Stats().totals().submitted(), 0);
+}
+
 TEST(BatchTest, UnknownBatchIsNotFound) {
   TestServer server;
   v1::WaitBatchResponse response;
