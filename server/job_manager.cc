@@ -1,6 +1,7 @@
 #include "server/job_manager.h"
 
 #include <algorithm>
+#include <exception>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -297,8 +298,15 @@ void JobManager::Run(const JobPtr& job) {
         "", token->reason());
     return;
   }
-  absl::StatusOr<std::string> result =
-      job->kind->run(JobInput{job->payload, job->params}, *token);
+  absl::StatusOr<std::string> result;
+  // An embedded handler may throw: the job then fails, it is never lost.
+  try {
+    result = job->kind->run(JobInput{job->payload, job->params}, *token);
+  } catch (const std::exception& e) {
+    result = absl::InternalError(absl::StrCat("handler threw: ", e.what()));
+  } catch (...) {
+    result = absl::InternalError("handler threw an exception of unknown type");
+  }
   if (token->cancelled()) {
     Finish(
         job,

@@ -19,7 +19,6 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "google/protobuf/text_format.h"
 #include "jobpool/v1/config.pb.h"
@@ -27,6 +26,8 @@
 #include "server/kind_registry.h"
 #include "server/proto_time.h"
 #include "server/server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "HOST:PORT to listen on");
 ABSL_FLAG(std::string, config, "",
@@ -74,6 +75,16 @@ absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
   return config;
 }
 
+// Routes a pool's log lines (a task's uncaught exception, a thread that
+// would not start) to the server log.
+void PoolLog(absl::LogSeverity severity, absl::string_view message) {
+  const auto level = severity == absl::LogSeverity::kInfo ? spdlog::level::info
+                     : severity == absl::LogSeverity::kWarning
+                         ? spdlog::level::warn
+                         : spdlog::level::err;
+  spdlog::log(level, "pool: {}", std::string(message));
+}
+
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
@@ -90,9 +101,11 @@ int Main() {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
+  spdlog::set_default_logger(spdlog::stderr_color_mt("jobpoold"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ jobpoold: %v");
   auto config = LoadConfig(absl::GetFlag(FLAGS_config));
   if (!config.ok()) {
-    absl::FPrintF(stderr, "jobpoold: %s\n", config.status().message());
+    spdlog::error("{}", std::string(config.status().message()));
     return 2;
   }
   ManagerOptions manager_options;
@@ -126,6 +139,7 @@ int Main() {
     if (p.has_expiry()) pool.options.expiry = FromProto(p.expiry());
     pool.options.prealloc = p.prealloc();
     pool.options.disable_purge = p.disable_purge();
+    pool.options.logger = PoolLog;
     pools.push_back(std::move(pool));
   }
   if (pools.empty()) {
@@ -138,14 +152,24 @@ int Main() {
     pool.options.max_blocking_tasks = absl::GetFlag(FLAGS_max_blocking);
     pool.options.expiry = absl::GetFlag(FLAGS_expiry);
     pool.options.prealloc = absl::GetFlag(FLAGS_prealloc);
+    pool.options.logger = PoolLog;
     pools.push_back(std::move(pool));
   }
+  for (const PoolConfig& pool : pools) {
+    spdlog::info("pool \"{}\": size {}{}{}", pool.name, pool.size,
+                 pool.options.nonblocking ? ", non-blocking" : "",
+                 pool.options.max_blocking_tasks > 0
+                     ? absl::StrCat(", at most ",
+                                    pool.options.max_blocking_tasks, " waiting")
+                     : "");
+  }
 
+  const std::string replica = manager_options.replica;
   static const KindRegistry kinds = KindRegistry::WithBuiltins();
   auto manager =
       JobManager::Create(std::move(manager_options), std::move(pools), &kinds);
   if (!manager.ok()) {
-    absl::FPrintF(stderr, "jobpoold: %s\n", manager.status().message());
+    spdlog::error("{}", std::string(manager.status().message()));
     return 2;
   }
   ServerOptions server_options;
@@ -156,21 +180,22 @@ int Main() {
   server_options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   auto server = Server::Start(server_options, manager->get());
   if (!server.ok()) {
-    absl::FPrintF(stderr, "jobpoold: %s\n", server.status().message());
+    spdlog::error("{}", std::string(server.status().message()));
     return 1;
   }
-  absl::FPrintF(stderr, "jobpoold: serving on %s (port %d)\n",
-                server_options.listen, (*server)->port());
+  spdlog::info("serving on {} (port {}) as replica \"{}\"",
+               server_options.listen, (*server)->port(), replica);
 
   int signal = 0;
   sigwait(&stop, &signal);
-  absl::FPrintF(stderr, "jobpoold: %s: draining for up to %s\n",
-                signal == SIGTERM ? "SIGTERM" : "SIGINT",
-                absl::FormatDuration(grace));
-  const bool clean = (*server)->Drain(grace);
-  absl::FPrintF(
-      stderr, "jobpoold: stopped%s\n",
-      clean ? "" : " (jobs still running at the deadline were cancelled)");
+  spdlog::info("{}: draining for up to {}",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT",
+               absl::FormatDuration(grace));
+  if ((*server)->Drain(grace)) {
+    spdlog::info("stopped: every admitted job finished");
+  } else {
+    spdlog::warn("stopped: jobs still running at the deadline were cancelled");
+  }
   return 0;
 }
 
