@@ -189,7 +189,7 @@ int Main() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   auto jobs = v1::JobPool::NewStub(
-      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", (*jobpoold)->port()),
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", (*jobpoold)->Port()),
                                 grpc::InsecureChannelCredentials(), args));
   auto echo = jobpool::bench::Echo::NewStub(
       grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", echo_port),

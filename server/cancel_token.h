@@ -5,7 +5,7 @@
 //
 // How a running job learns that it should stop: CancelJob, a fail-fast
 // batch, the job's timeout or the server's drain deadline call Cancel();
-// the handler polls cancelled() between steps, or sleeps with
+// the handler polls IsCancelled() between steps, or sleeps with
 // WaitFor(), which returns early on cancellation.
 //
 // Thread safety: every method may be called concurrently.
@@ -37,19 +37,19 @@ class CancelToken {
     return true;
   }
 
-  bool cancelled() const ABSL_LOCKS_EXCLUDED(mu_) {
+  bool IsCancelled() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return CheckDeadlineLocked();
   }
 
   // Whether the cancellation came from the deadline.
-  bool timed_out() const ABSL_LOCKS_EXCLUDED(mu_) {
+  bool TimedOut() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     CheckDeadlineLocked();
     return timed_out_;
   }
 
-  std::string reason() const ABSL_LOCKS_EXCLUDED(mu_) {
+  std::string Reason() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return reason_;
   }

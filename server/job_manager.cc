@@ -4,6 +4,7 @@
 #include <exception>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/pool_errors.h"
 #include "server/job_manager_internal.h"
@@ -23,7 +24,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
       new JobManager(std::move(options), kinds));
   absl::MutexLock lock(&manager->mu_);
   for (PoolConfig& config : pools) {
-    if (config.name.empty() || config.name.find('/') != std::string::npos) {
+    if (config.name.empty() || absl::StrContains(config.name, '/')) {
       return absl::InvalidArgumentError(
           absl::StrCat("bad pool name \"", config.name, "\""));
     }
@@ -253,8 +254,8 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
       absl::MutexLock lock(&mu_);
       on_admit = std::move(job->on_admit);
       job->on_admit = nullptr;
-      if (cancelled && job->token->cancelled()) {
-        status = absl::CancelledError(job->token->reason());
+      if (cancelled && job->token->IsCancelled()) {
+        status = absl::CancelledError(job->token->Reason());
       }
       snapshot = ToProtoLocked(*job);
     }
@@ -272,7 +273,8 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
     job->ticket.reset();
     job->state = v1::JOB_STATE_RUNNING;
     job->started_at = absl::Now();
-    if (job->timeout != absl::InfiniteDuration() && !job->token->cancelled()) {
+    if (job->timeout != absl::InfiniteDuration() &&
+        !job->token->IsCancelled()) {
       job->token =
           std::make_shared<CancelToken>(job->started_at + job->timeout);
     }
@@ -291,11 +293,11 @@ void JobManager::Run(const JobPtr& job) {
     absl::MutexLock lock(&mu_);
     token = job->token;
   }
-  if (token->cancelled()) {
+  if (token->IsCancelled()) {
     Finish(
         job,
-        token->timed_out() ? v1::JOB_STATE_TIMED_OUT : v1::JOB_STATE_CANCELLED,
-        "", token->reason());
+        token->TimedOut() ? v1::JOB_STATE_TIMED_OUT : v1::JOB_STATE_CANCELLED,
+        "", token->Reason());
     return;
   }
   absl::StatusOr<std::string> result;
@@ -307,11 +309,11 @@ void JobManager::Run(const JobPtr& job) {
   } catch (...) {
     result = absl::InternalError("handler threw an exception of unknown type");
   }
-  if (token->cancelled()) {
+  if (token->IsCancelled()) {
     Finish(
         job,
-        token->timed_out() ? v1::JOB_STATE_TIMED_OUT : v1::JOB_STATE_CANCELLED,
-        "", token->reason());
+        token->TimedOut() ? v1::JOB_STATE_TIMED_OUT : v1::JOB_STATE_CANCELLED,
+        "", token->Reason());
   } else if (!result.ok()) {
     Finish(job, v1::JOB_STATE_FAILED, "",
            std::string(result.status().message()));
@@ -347,8 +349,9 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
     pool = entry.pool.get();
     Count(state, &entry.totals);
     Count(state, &entry.kinds[job->kind->name]);
-    if (job->admitted)
+    if (job->admitted) {
       entry.run_time.Record(job->finished_at - job->started_at);
+    }
     finished_jobs_.push_back(job->id);
     for (auto& [id, fn] : job->waiters) job_waiters.push_back(std::move(fn));
     job->waiters.clear();
@@ -367,7 +370,7 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
                              &cancel_tickets);
         }
       }
-      if (batch->complete()) {
+      if (batch->IsComplete()) {
         batch->finished_at = job->finished_at;
         finished_batches_.push_back(batch->id);
         for (auto& [id, waiter] : batch->waiters) {

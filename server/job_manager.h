@@ -122,7 +122,7 @@ class JobManager {
 
   // Refuses new jobs with UNAVAILABLE from now on.
   void Drain();
-  bool draining() const;
+  bool IsDraining() const;
   // Waits until no job is pending or running, or until `deadline`; then
   // cancels whatever still runs. Returns true if everything had finished.
   bool AwaitIdle(absl::Time deadline);

@@ -114,7 +114,7 @@ void JobManager::Drain() {
   draining_ = true;
 }
 
-bool JobManager::draining() const {
+bool JobManager::IsDraining() const {
   absl::MutexLock lock(&mu_);
   return draining_;
 }

@@ -20,10 +20,10 @@ v1::WaitBatchResponse JobManager::BatchToProtoLocked(const BatchRecord& batch,
   v1::WaitBatchResponse out;
   out.set_batch_id(batch.id);
   out.set_sealed(batch.sealed);
-  out.set_complete(batch.complete());
+  out.set_complete(batch.IsComplete());
   *out.mutable_summary() = batch.summary;
   const v1::BatchSummary& s = batch.summary;
-  out.set_success(batch.complete() && s.succeeded() == s.total());
+  out.set_success(batch.IsComplete() && s.succeeded() == s.total());
   int64_t pending = 0;
   int64_t running = 0;
   for (const JobPtr& job : batch.jobs) {
@@ -121,7 +121,7 @@ absl::Status JobManager::SealBatch(absl::string_view batch_id) {
     BatchRecord& b = **batch;
     if (b.sealed) return absl::OkStatus();
     b.sealed = true;
-    if (!b.complete()) return absl::OkStatus();
+    if (!b.IsComplete()) return absl::OkStatus();
     b.finished_at = absl::Now();
     finished_batches_.push_back(b.id);
     for (auto& [id, w] : b.waiters) waiters.push_back(std::move(w));
@@ -149,7 +149,7 @@ absl::StatusOr<uint64_t> JobManager::WaitBatch(absl::string_view batch_id,
     absl::MutexLock lock(&mu_);
     auto batch = FindBatchLocked(batch_id);
     if (!batch.ok()) return batch.status();
-    if (!(*batch)->complete()) {
+    if (!(*batch)->IsComplete()) {
       const uint64_t id = (*batch)->next_waiter++;
       (*batch)->waiters.emplace_back(
           id, std::make_pair(include_jobs, std::move(done)));

@@ -98,7 +98,7 @@ struct JobManager::BatchRecord {
   std::vector<std::pair<uint64_t, std::shared_ptr<JobFn>>> watchers;
   uint64_t next_waiter = 1;
 
-  bool complete() const { return sealed && unfinished == 0; }
+  bool IsComplete() const { return sealed && unfinished == 0; }
 };
 
 struct JobManager::PoolEntry {

@@ -86,7 +86,7 @@ Kind Sha256() {
             SHA256(reinterpret_cast<const unsigned char*>(input.payload.data()),
                    input.payload.size(), digest);
             for (int64_t i = 1; i < *rounds; ++i) {
-              if (i % 4096 == 0 && token.cancelled()) break;
+              if (i % 4096 == 0 && token.IsCancelled()) break;
               SHA256(digest, sizeof digest, digest);
             }
             return absl::BytesToHexString(absl::string_view(
@@ -108,7 +108,8 @@ Kind Fail() {
 
 KindRegistry KindRegistry::WithBuiltins() {
   KindRegistry registry;
-  for (Kind kind : {Noop(), Sleep(), Echo(), Sha256(), Fail()}) {
+  for (Kind& kind :
+       std::vector<Kind>{Noop(), Sleep(), Echo(), Sha256(), Fail()}) {
     (void)registry.Register(std::move(kind));
   }
   return registry;
@@ -122,8 +123,8 @@ absl::Status KindRegistry::Register(Kind kind) {
     return absl::AlreadyExistsError(
         absl::StrCat("kind \"", kind.name, "\" is already registered"));
   }
-  std::string name = kind.name;
-  kinds_.emplace(std::move(name), std::move(kind));
+  const std::string name = kind.name;
+  kinds_[name] = std::move(kind);
   return absl::OkStatus();
 }
 

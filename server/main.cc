@@ -64,8 +64,9 @@ absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
   v1::ServerConfig config;
   if (path.empty()) return config;
   std::ifstream in(path);
-  if (!in)
+  if (!in) {
     return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  }
   std::stringstream text;
   text << in.rdbuf();
   if (!google::protobuf::TextFormat::ParseFromString(text.str(), &config)) {
@@ -184,7 +185,7 @@ int Main() {
     return 1;
   }
   spdlog::info("serving on {} (port {}) as replica \"{}\"",
-               server_options.listen, (*server)->port(), replica);
+               server_options.listen, (*server)->Port(), replica);
 
   int signal = 0;
   sigwait(&stop, &signal);

@@ -5,7 +5,7 @@
 //
 // A running jobpoold: the JobPool service on a listening port, with the
 // grpc.health.v1 health service, server reflection, keepalive and message
-// limits. Tests start one on 127.0.0.1:0 and read port().
+// limits. Tests start one on 127.0.0.1:0 and read Port().
 //
 // Example:
 //   auto server = Server::Start(options, manager.get());
@@ -45,7 +45,7 @@ class Server {
   ~Server();
 
   // The port actually bound (useful with port 0).
-  int port() const { return port_; }
+  int Port() const { return port_; }
 
   // SIGTERM: health says NOT_SERVING, new jobs get UNAVAILABLE, admitted
   // jobs finish within `grace` (then are cancelled) and their waiters are

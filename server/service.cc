@@ -39,7 +39,8 @@ ServerUnaryReactor* JobPoolService::Submit(CallbackServerContext* context,
   const bool wait_for_result = request->wait_for_result();
   auto id = manager_->Submit(
       request->pool(), request->job(),
-      [call, response, wait_for_result](absl::Status status, v1::Job job) {
+      [call, response, wait_for_result](const absl::Status& status,
+                                        v1::Job job) {
         if (status.code() == absl::StatusCode::kCancelled) {
           // A job withdrawn before it ran is an outcome, not an RPC error.
           if (wait_for_result) return;  // Its waiter reports it.
@@ -74,8 +75,9 @@ ServerUnaryReactor* JobPoolService::GetJob(CallbackServerContext* context,
                                            const v1::GetJobRequest* request,
                                            v1::GetJobResponse* response) {
   auto job = manager_->GetJob(request->id());
-  if (job.ok()) *response->mutable_job() = *std::move(job);
-  return Done(context, job.status());
+  const absl::Status status = job.status();
+  if (status.ok()) *response->mutable_job() = *std::move(job);
+  return Done(context, status);
 }
 
 ServerUnaryReactor* JobPoolService::WaitJob(CallbackServerContext* context,
@@ -100,8 +102,9 @@ ServerUnaryReactor* JobPoolService::CancelJob(
     CallbackServerContext* context, const v1::CancelJobRequest* request,
     v1::CancelJobResponse* response) {
   auto job = manager_->CancelJob(request->id());
-  if (job.ok()) *response->mutable_job() = *std::move(job);
-  return Done(context, job.status());
+  const absl::Status status = job.status();
+  if (status.ok()) *response->mutable_job() = *std::move(job);
+  return Done(context, status);
 }
 
 ServerUnaryReactor* JobPoolService::CreateBatch(
@@ -109,8 +112,9 @@ ServerUnaryReactor* JobPoolService::CreateBatch(
     v1::CreateBatchResponse* response) {
   auto created = manager_->CreateBatch(
       request->pool(), SpecPointers(request->jobs()), request->options());
-  if (created.ok()) *response = *std::move(created);
-  return Done(context, created.status());
+  const absl::Status status = created.status();
+  if (status.ok()) *response = *std::move(created);
+  return Done(context, status);
 }
 
 ServerUnaryReactor* JobPoolService::AddToBatch(
@@ -134,8 +138,9 @@ ServerUnaryReactor* JobPoolService::GetBatch(CallbackServerContext* context,
                                              const v1::GetBatchRequest* request,
                                              v1::WaitBatchResponse* response) {
   auto batch = manager_->GetBatch(request->batch_id(), request->include_jobs());
-  if (batch.ok()) *response = *std::move(batch);
-  return Done(context, batch.status());
+  const absl::Status status = batch.status();
+  if (status.ok()) *response = *std::move(batch);
+  return Done(context, status);
 }
 
 ServerUnaryReactor* JobPoolService::WaitBatch(
@@ -165,16 +170,18 @@ ServerUnaryReactor* JobPoolService::Tune(CallbackServerContext* context,
                                          const v1::TuneRequest* request,
                                          v1::TuneResponse* response) {
   auto stats = manager_->Tune(request->pool(), request->size());
-  if (stats.ok()) *response->mutable_pool() = *std::move(stats);
-  return Done(context, stats.status());
+  const absl::Status status = stats.status();
+  if (status.ok()) *response->mutable_pool() = *std::move(stats);
+  return Done(context, status);
 }
 
 ServerUnaryReactor* JobPoolService::Reboot(CallbackServerContext* context,
                                            const v1::RebootRequest* request,
                                            v1::RebootResponse* response) {
   auto stats = manager_->Reboot(request->pool());
-  if (stats.ok()) *response->mutable_pool() = *std::move(stats);
-  return Done(context, stats.status());
+  const absl::Status status = stats.status();
+  if (status.ok()) *response->mutable_pool() = *std::move(stats);
+  return Done(context, status);
 }
 
 ServerUnaryReactor* JobPoolService::Release(CallbackServerContext* context,

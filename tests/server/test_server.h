@@ -48,7 +48,7 @@ class TestServer {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);  // A 100,000-job batch report.
     channel_ =
-        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->Port()),
                                   grpc::InsecureChannelCredentials(), args);
     stub_ = v1::JobPool::NewStub(channel_);
   }
