@@ -3,6 +3,8 @@
 #include "server/job_manager.h"
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -41,6 +43,52 @@ TEST(JobManagerTest, AHandlerThatThrowsFailsItsJob) {
   done.WaitForNotification();
   EXPECT_EQ(finished.state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(finished.error(), "handler threw: kaboom");
+}
+
+// Runs one noop job to its end and returns its id.
+std::string RunNoop(JobManager& manager) {
+  v1::JobSpec spec;
+  spec.set_kind("noop");
+  auto id = manager.Submit("", spec, nullptr);
+  EXPECT_TRUE(id.ok()) << id.status();
+  absl::Notification done;
+  EXPECT_TRUE(manager.WaitJob(*id, [&](v1::Job) { done.Notify(); }).ok());
+  done.WaitForNotification();
+  return *id;
+}
+
+TEST(JobManagerTest, RetentionKeepsAtMostTheConfiguredCount) {
+  KindRegistry kinds = KindRegistry::WithBuiltins();
+  ManagerOptions options;
+  options.max_retained_jobs = 3;
+  PoolConfig pool;
+  pool.name = "default";
+  pool.size = 1;
+  auto manager = JobManager::Create(options, {pool}, &kinds);
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(RunNoop(**manager));
+  EXPECT_EQ((*manager)->GetJob(ids[0]).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ((*manager)->GetJob(ids[1]).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE((*manager)->GetJob(ids[4]).ok());
+  EXPECT_EQ((*manager)->Stats().retained_jobs(), 3);
+}
+
+TEST(JobManagerTest, RetentionForgetsJobsOlderThanTheAge) {
+  KindRegistry kinds = KindRegistry::WithBuiltins();
+  ManagerOptions options;
+  options.retention = absl::ZeroDuration();  // Forget as soon as finished.
+  PoolConfig pool;
+  pool.name = "default";
+  pool.size = 1;
+  auto manager = JobManager::Create(options, {pool}, &kinds);
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  const std::string id = RunNoop(**manager);
+  EXPECT_EQ((*manager)->Stats().retained_jobs(), 0);
+  EXPECT_EQ((*manager)->GetJob(id).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(JobManagerTest, RegisteringAKindTwiceIsAlreadyExists) {
