@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/pool_errors.h"
+#include "core/status_macros.h"
 #include "server/job_manager_internal.h"
 #include "server/status_convert.h"
 
@@ -187,39 +188,49 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
   return job;
 }
 
-absl::StatusOr<std::string> JobManager::Submit(absl::string_view pool_name,
-                                               const v1::JobSpec& spec,
-                                               AdmitFn on_admit) {
+absl::StatusOr<JobManager::Submission> JobManager::Submit(
+    absl::string_view pool_name, const v1::JobSpec& spec, AdmitFn on_admit,
+    JobFn on_finish) {
   JobPtr job;
+  Submission submission;
+  bool reused = false;
   v1::Job snapshot;
   {
     absl::MutexLock lock(&mu_);
     auto pool = FindPool(pool_name);
     if (!pool.ok()) return pool.status();
-    bool reused = false;
     auto made = NewJobLocked(**pool, spec, nullptr, &reused);
     if (!made.ok()) return made.status();
     job = *std::move(made);
+    submission.id = job->id;
+    // Registered with the job itself, so even a job that ends (and is
+    // forgotten) at once cannot slip past its caller.
+    if (on_finish && !IsFinal(job->state)) {
+      submission.waiter = next_waiter_++;
+      job->waiters.emplace_back(submission.waiter, std::move(on_finish));
+    }
     if (reused && job->state == v1::JOB_STATE_PENDING) {
       // The same request again, still queued: answer when it ends.
       job->waiters.emplace_back(0,
                                 [cb = std::move(on_admit)](v1::Job j) mutable {
                                   cb(absl::OkStatus(), std::move(j));
                                 });
-      return job->id;
+      return submission;
     }
     if (reused) snapshot = ToProtoLocked(*job);
   }
-  if (!snapshot.id().empty()) {  // The same request again: as it stands.
+  if (reused) {  // The same request again: as it stands.
+    if (on_finish) on_finish(snapshot);
     on_admit(absl::OkStatus(), std::move(snapshot));
-    return job->id;
+    return submission;
   }
-  const absl::Status dispatched = Dispatch(job, std::move(on_admit));
-  if (!dispatched.ok()) return dispatched;
-  return job->id;
+  JOBPOOL_RETURN_IF_ERROR(
+      Dispatch(job, std::move(on_admit), submission.waiter));
+  return submission;
 }
 
-absl::Status JobManager::Dispatch(const JobPtr& job, AdmitFn on_admit) {
+absl::Status JobManager::Dispatch(const JobPtr& job, AdmitFn on_admit,
+                                  uint64_t caller_waiter) {
   Pool* pool;
   {
     absl::MutexLock lock(&mu_);
@@ -233,7 +244,9 @@ absl::Status JobManager::Dispatch(const JobPtr& job, AdmitFn on_admit) {
     absl::Status refusal = Refusal(ticket.status());
     {
       absl::MutexLock lock(&mu_);
-      job->on_admit = nullptr;  // Refused at once: the caller hears it.
+      // Refused at once: the caller hears it from the return value.
+      job->on_admit = nullptr;
+      EraseId(job->waiters, caller_waiter);
     }
     Finish(job, v1::JOB_STATE_REJECTED, "", std::string(refusal.message()));
     return refusal;
@@ -415,14 +428,13 @@ absl::StatusOr<v1::Job> JobManager::GetJob(absl::string_view id) {
 }
 
 absl::StatusOr<uint64_t> JobManager::WaitJob(absl::string_view id, JobFn done) {
-  static std::atomic<uint64_t> next_waiter{1};
   v1::Job snapshot;
   {
     absl::MutexLock lock(&mu_);
     auto job = FindJobLocked(id);
     if (!job.ok()) return job.status();
     if (!IsFinal((*job)->state)) {
-      const uint64_t waiter = next_waiter.fetch_add(1);
+      const uint64_t waiter = next_waiter_++;
       (*job)->waiters.emplace_back(waiter, std::move(done));
       return waiter;
     }

@@ -79,10 +79,19 @@ class JobManager {
       const KindRegistry* kinds);
   ~JobManager();
 
+  // What Submit() created: the job id, and the handle of its `on_finish`
+  // waiter (0 if none) for Abandon().
+  struct Submission {
+    std::string id;
+    uint64_t waiter = 0;
+  };
+
   // Submits one job; `on_admit` is called as AdmitFn says, unless the job
-  // is refused at once, which is returned instead. Returns the job id.
-  absl::StatusOr<std::string> Submit(absl::string_view pool,
-                                     const v1::JobSpec& spec, AdmitFn on_admit);
+  // is refused at once, which is returned instead. `on_finish`, if given,
+  // is called when the job ends (registered before it can end).
+  absl::StatusOr<Submission> Submit(absl::string_view pool,
+                                    const v1::JobSpec& spec, AdmitFn on_admit,
+                                    JobFn on_finish = nullptr);
   absl::StatusOr<v1::Job> GetJob(absl::string_view id);
   // Calls `done` when the job has finished (at once if it has). Returns a
   // handle for RemoveJobWaiter().
@@ -146,10 +155,22 @@ class JobManager {
   absl::StatusOr<JobPtr> NewJobLocked(PoolEntry& pool, const v1::JobSpec& spec,
                                       BatchRecord* batch, bool* reused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records `specs` as new jobs of `batch` (all or, after a refusal, none
+  // but those in `jobs`, which the caller must then reject).
+  absl::Status AdmitBatchJobsLocked(
+      PoolEntry& pool, BatchRecord& batch,
+      const std::vector<const v1::JobSpec*>& specs, std::vector<JobPtr>* jobs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Dispatches recorded batch jobs, or rejects them if recording failed.
+  absl::Status DispatchBatchJobs(const std::vector<JobPtr>& jobs,
+                                 const absl::Status& recorded)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Hands a recorded job to its pool; on an immediate refusal the job is
   // REJECTED and the refusal returned.
-  absl::Status Dispatch(const JobPtr& job, AdmitFn on_admit)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // `caller_waiter` is dropped on an immediate refusal, which the caller
+  // hears as the returned status instead.
+  absl::Status Dispatch(const JobPtr& job, AdmitFn on_admit,
+                        uint64_t caller_waiter = 0) ABSL_LOCKS_EXCLUDED(mu_);
   void Admitted(const JobPtr& job, absl::Status status)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Run(const JobPtr& job) ABSL_LOCKS_EXCLUDED(mu_);
@@ -191,6 +212,7 @@ class JobManager {
   std::deque<std::string> finished_batches_ ABSL_GUARDED_BY(mu_);
   int64_t live_jobs_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -123,19 +123,20 @@ bool JobManager::AwaitIdle(absl::Time deadline) {
   const auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return live_jobs_ == 0;
   };
-  absl::MutexLock lock(&mu_);
-  if (mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) return true;
   std::vector<std::pair<Pool*, Ticket>> tickets;
-  for (auto& [id, job] : jobs_) {
-    std::vector<Ticket> mine;
-    (void)CancelLocked(job, "cancelled: server shutting down", &mine);
-    for (Ticket t : mine) {
-      tickets.emplace_back(pools_.find(job->pool)->second->pool.get(), t);
+  {
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) return true;
+    // Past the deadline: cancel what still runs, withdraw what still waits.
+    for (auto& [id, job] : jobs_) {
+      std::vector<Ticket> mine;
+      (void)CancelLocked(job, "cancelled: server shutting down", &mine);
+      for (Ticket t : mine) {
+        tickets.emplace_back(pools_.find(job->pool)->second->pool.get(), t);
+      }
     }
   }
-  mu_.Unlock();
   for (auto& [pool, ticket] : tickets) pool->Cancel(ticket);
-  mu_.Lock();
   return false;
 }
 

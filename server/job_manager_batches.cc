@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/pool_errors.h"
+#include "core/status_macros.h"
 #include "server/job_manager.h"
 #include "server/job_manager_internal.h"
 #include "server/status_convert.h"
@@ -36,57 +37,74 @@ v1::WaitBatchResponse JobManager::BatchToProtoLocked(const BatchRecord& batch,
   return out;
 }
 
+absl::Status JobManager::AdmitBatchJobsLocked(
+    PoolEntry& pool, BatchRecord& batch,
+    const std::vector<const v1::JobSpec*>& specs, std::vector<JobPtr>* jobs) {
+  // Everything that could refuse a job is checked before any is recorded,
+  // so a batch takes all of its jobs or none.
+  if (draining_) {
+    return WithRetryDelay(absl::UnavailableError("server is draining"),
+                          options_.retry_after);
+  }
+  if (live_jobs_ + static_cast<int64_t>(specs.size()) >
+      options_.max_live_jobs) {
+    return WithRetryDelay(
+        absl::ResourceExhaustedError("retention full: batch too large now"),
+        options_.retry_after);
+  }
+  if (absl::Status valid = CheckBatchSpecs(specs); !valid.ok()) return valid;
+  for (const v1::JobSpec* spec : specs) {
+    bool reused = false;
+    auto job = NewJobLocked(pool, *spec, &batch, &reused);
+    // Unreachable after the checks above; if it happens, the caller rejects
+    // the jobs recorded so far rather than leaving them pending.
+    if (!job.ok()) return job.status();
+    jobs->push_back(*std::move(job));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::DispatchBatchJobs(const std::vector<JobPtr>& jobs,
+                                           const absl::Status& recorded) {
+  for (const JobPtr& job : jobs) {
+    if (recorded.ok()) {
+      (void)Dispatch(job, nullptr);  // A refusal is recorded on the job.
+    } else {
+      Finish(job, v1::JOB_STATE_REJECTED, "", std::string(recorded.message()));
+    }
+  }
+  return recorded;
+}
+
 absl::StatusOr<v1::CreateBatchResponse> JobManager::CreateBatch(
     absl::string_view pool_name, const std::vector<const v1::JobSpec*>& specs,
     const v1::BatchOptions& options) {
   v1::CreateBatchResponse response;
   std::vector<JobPtr> jobs;
+  absl::Status recorded;
   {
     absl::MutexLock lock(&mu_);
     auto pool = FindPool(pool_name);
     if (!pool.ok()) return pool.status();
-    if (draining_) {
-      return WithRetryDelay(absl::UnavailableError("server is draining"),
-                            options_.retry_after);
-    }
-    if (live_jobs_ + static_cast<int64_t>(specs.size()) >
-        options_.max_live_jobs) {
-      return WithRetryDelay(
-          absl::ResourceExhaustedError("retention full: batch too large now"),
-          options_.retry_after);
-    }
     auto batch = std::make_unique<BatchRecord>();
     batch->id = absl::StrCat(options_.replica, "/batch/", next_id_++);
     batch->pool = (*pool)->name;
     batch->fail_fast = options.fail_fast();
     batch->sealed = options.seal();
-    // Validate every job before recording any, so a bad one refuses all.
-    if (absl::Status valid = CheckBatchSpecs(specs); !valid.ok()) return valid;
-    BatchRecord* raw = batch.get();
+    recorded = AdmitBatchJobsLocked(**pool, *batch, specs, &jobs);
+    if (!recorded.ok() && jobs.empty()) return recorded;
     response.set_batch_id(batch->id);
+    for (const JobPtr& job : jobs) response.add_job_ids(job->id);
     batches_.emplace(batch->id, std::move(batch));
-    for (const v1::JobSpec* spec : specs) {
-      bool reused = false;
-      auto job = NewJobLocked(**pool, *spec, raw, &reused);
-      if (!job.ok()) {
-        // Jobs recorded so far stay, as REJECTED below; the rest never were.
-        raw->sealed = true;
-        break;
-      }
-      response.add_job_ids((*job)->id);
-      jobs.push_back(*std::move(job));
-    }
   }
-  for (const JobPtr& job : jobs) {
-    (void)Dispatch(job, nullptr);  // A refusal is recorded on the job.
-  }
+  JOBPOOL_RETURN_IF_ERROR(DispatchBatchJobs(jobs, recorded));
   return response;
 }
 
 absl::StatusOr<std::vector<std::string>> JobManager::AddToBatch(
     absl::string_view batch_id, const std::vector<const v1::JobSpec*>& specs) {
   std::vector<JobPtr> jobs;
-  std::vector<std::string> ids;
+  absl::Status recorded;
   {
     absl::MutexLock lock(&mu_);
     auto batch = FindBatchLocked(batch_id);
@@ -97,16 +115,12 @@ absl::StatusOr<std::vector<std::string>> JobManager::AddToBatch(
     }
     auto pool = FindPool((*batch)->pool);
     if (!pool.ok()) return pool.status();
-    if (absl::Status valid = CheckBatchSpecs(specs); !valid.ok()) return valid;
-    for (const v1::JobSpec* spec : specs) {
-      bool reused = false;
-      auto job = NewJobLocked(**pool, *spec, *batch, &reused);
-      if (!job.ok()) return job.status();
-      ids.push_back((*job)->id);
-      jobs.push_back(*std::move(job));
-    }
+    recorded = AdmitBatchJobsLocked(**pool, **batch, specs, &jobs);
   }
-  for (const JobPtr& job : jobs) (void)Dispatch(job, nullptr);
+  JOBPOOL_RETURN_IF_ERROR(DispatchBatchJobs(jobs, recorded));
+  std::vector<std::string> ids;
+  ids.reserve(jobs.size());
+  for (const JobPtr& job : jobs) ids.push_back(job->id);
   return ids;
 }
 

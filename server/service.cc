@@ -37,7 +37,14 @@ ServerUnaryReactor* JobPoolService::Submit(CallbackServerContext* context,
                                            v1::SubmitResponse* response) {
   auto call = PendingCall::Start(context);
   const bool wait_for_result = request->wait_for_result();
-  auto id = manager_->Submit(
+  JobManager::JobFn on_finish;
+  if (wait_for_result) {
+    on_finish = [call, response](v1::Job job) {
+      call->Complete(grpc::Status::OK,
+                     [&] { *response->mutable_job() = std::move(job); });
+    };
+  }
+  auto submitted = manager_->Submit(
       request->pool(), request->job(),
       [call, response, wait_for_result](const absl::Status& status,
                                         v1::Job job) {
@@ -53,21 +60,16 @@ ServerUnaryReactor* JobPoolService::Submit(CallbackServerContext* context,
         if (wait_for_result && job.state() == v1::JOB_STATE_RUNNING) return;
         call->Complete(grpc::Status::OK,
                        [&] { *response->mutable_job() = std::move(job); });
-      });
-  if (!id.ok()) {
-    call->Complete(ToGrpcStatus(id.status()));
+      },
+      std::move(on_finish));
+  if (!submitted.ok()) {
+    call->Complete(ToGrpcStatus(submitted.status()));
     return call.get();
   }
-  uint64_t waiter = 0;
-  if (wait_for_result) {
-    auto waited = manager_->WaitJob(*id, [call, response](v1::Job job) {
-      call->Complete(grpc::Status::OK,
-                     [&] { *response->mutable_job() = std::move(job); });
-    });
-    waiter = waited.value_or(0);
-  }
   call->OnCallerGone(
-      [manager = manager_, id = *id, waiter] { manager->Abandon(id, waiter); });
+      [manager = manager_, id = submitted->id, waiter = submitted->waiter] {
+        manager->Abandon(id, waiter);
+      });
   return call.get();
 }
 
@@ -189,15 +191,18 @@ ServerUnaryReactor* JobPoolService::Release(CallbackServerContext* context,
                                             v1::ReleaseResponse* response) {
   auto call = PendingCall::Start(context);
   const absl::Duration timeout = FromProto(request->timeout());
-  // ReleaseTimeout blocks until the workers exit: run it off the RPC threads.
-  absl::Status queued = admin_->Submit(
+  // ReleaseTimeout blocks until the workers exit: run it on the admin pool,
+  // queued without parking this RPC thread when both admin workers are busy.
+  auto queued = admin_->SubmitAsync(
       [manager = manager_, call, response, pool = request->pool(), timeout] {
         auto released = manager->Release(pool, timeout);
-        call->Complete(ToGrpcStatus(released.status()), [&] {
-          if (released.ok()) *response = *std::move(released);
+        const absl::Status status = released.status();
+        call->Complete(ToGrpcStatus(status), [&] {
+          if (status.ok()) *response = *std::move(released);
         });
-      });
-  if (!queued.ok()) call->Complete(ToGrpcStatus(queued));
+      },
+      nullptr);
+  if (!queued.ok()) call->Complete(ToGrpcStatus(queued.status()));
   return call.get();
 }
 

@@ -29,12 +29,13 @@ TEST(JobManagerTest, AHandlerThatThrowsFailsItsJob) {
   ASSERT_TRUE(manager.ok()) << manager.status();
   v1::JobSpec spec;
   spec.set_kind("explode");
-  auto id = (*manager)->Submit("", spec, nullptr);
-  ASSERT_TRUE(id.ok()) << id.status();
+  auto submitted = (*manager)->Submit("", spec, nullptr);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const std::string id = submitted->id;
   absl::Notification done;
   v1::Job finished;
   ASSERT_TRUE((*manager)
-                  ->WaitJob(*id,
+                  ->WaitJob(id,
                             [&](v1::Job job) {
                               finished = std::move(job);
                               done.Notify();
@@ -49,12 +50,12 @@ TEST(JobManagerTest, AHandlerThatThrowsFailsItsJob) {
 std::string RunNoop(JobManager& manager) {
   v1::JobSpec spec;
   spec.set_kind("noop");
-  auto id = manager.Submit("", spec, nullptr);
-  EXPECT_TRUE(id.ok()) << id.status();
   absl::Notification done;
-  EXPECT_TRUE(manager.WaitJob(*id, [&](v1::Job) { done.Notify(); }).ok());
+  auto submitted =
+      manager.Submit("", spec, nullptr, [&](v1::Job) { done.Notify(); });
+  EXPECT_TRUE(submitted.ok()) << submitted.status();
   done.WaitForNotification();
-  return *id;
+  return submitted->id;
 }
 
 TEST(JobManagerTest, RetentionKeepsAtMostTheConfiguredCount) {
@@ -89,6 +90,32 @@ TEST(JobManagerTest, RetentionForgetsJobsOlderThanTheAge) {
   EXPECT_EQ((*manager)->Stats().retained_jobs(), 0);
   EXPECT_EQ((*manager)->GetJob(id).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(JobManagerTest, ADrainingServerAddsNothingToABatch) {
+  KindRegistry kinds = KindRegistry::WithBuiltins();
+  PoolConfig pool;
+  pool.name = "default";
+  pool.size = 1;
+  auto manager = JobManager::Create({}, {pool}, &kinds);
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  v1::JobSpec noop;
+  noop.set_kind("noop");
+  auto created = (*manager)->CreateBatch("", {&noop}, v1::BatchOptions());
+  ASSERT_TRUE(created.ok()) << created.status();
+  (*manager)->Drain();
+  auto added = (*manager)->AddToBatch(created->batch_id(), {&noop, &noop});
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kUnavailable);
+  auto batch = (*manager)->GetBatch(created->batch_id(), false);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->summary().total(), 1);  // All or nothing: nothing.
+  EXPECT_TRUE((*manager)->SealBatch(created->batch_id()).ok());
+  absl::Notification complete;
+  ASSERT_TRUE((*manager)
+                  ->WaitBatch(created->batch_id(), false,
+                              [&](v1::WaitBatchResponse) { complete.Notify(); })
+                  .ok());
+  complete.WaitForNotification();  // Nothing was left pending.
 }
 
 TEST(JobManagerTest, RegisteringAKindTwiceIsAlreadyExists) {

@@ -81,6 +81,18 @@ TEST(JobTest, SubmitCanWaitForTheResult) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(JobTest, WaitingForAResultSurvivesImmediateForgetting) {
+  ManagerOptions options;
+  options.retention = absl::ZeroDuration();  // Forgotten as soon as it ends.
+  TestServer server({MakePoolConfig("default", 2)}, options);
+  for (int i = 0; i < 50; ++i) {
+    const v1::SubmitResponse echo =
+        SubmitOk(server, Request(Spec("echo", {}, "still here"), true));
+    EXPECT_EQ(echo.job().state(), v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(echo.job().output(), "still here");
+  }
+}
+
 TEST(JobTest, AJobsOwnFailureIsDataNotAnRpcError) {
   TestServer server;
   const v1::SubmitResponse failed = SubmitOk(
