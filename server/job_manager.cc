@@ -194,6 +194,7 @@ absl::StatusOr<JobManager::Submission> JobManager::Submit(
   JobPtr job;
   Submission submission;
   bool reused = false;
+  JobFn finish_now;  // `on_finish` of a reused job that has already ended.
   v1::Job snapshot;
   {
     absl::MutexLock lock(&mu_);
@@ -205,7 +206,9 @@ absl::StatusOr<JobManager::Submission> JobManager::Submit(
     submission.id = job->id;
     // Registered with the job itself, so even a job that ends (and is
     // forgotten) at once cannot slip past its caller.
-    if (on_finish && !IsFinal(job->state)) {
+    if (on_finish && IsFinal(job->state)) {
+      finish_now = std::move(on_finish);
+    } else if (on_finish) {
       submission.waiter = next_waiter_++;
       job->waiters.emplace_back(submission.waiter, std::move(on_finish));
     }
@@ -220,7 +223,7 @@ absl::StatusOr<JobManager::Submission> JobManager::Submit(
     if (reused) snapshot = ToProtoLocked(*job);
   }
   if (reused) {  // The same request again: as it stands.
-    if (on_finish) on_finish(snapshot);
+    if (finish_now) finish_now(snapshot);
     on_admit(absl::OkStatus(), std::move(snapshot));
     return submission;
   }
