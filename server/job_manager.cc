@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "core/pool_errors.h"
 #include "core/status_macros.h"
+#include "proto/status_convert.h"
 #include "server/job_manager_internal.h"
-#include "server/status_convert.h"
 
 namespace jobpool {
 

@@ -108,6 +108,8 @@ class JobManager {
   absl::StatusOr<std::vector<std::string>> AddToBatch(
       absl::string_view batch_id, const std::vector<const v1::JobSpec*>& jobs);
   absl::Status SealBatch(absl::string_view batch_id);
+  // Seals the batch and cancels every job of it that has not ended.
+  absl::StatusOr<v1::WaitBatchResponse> CancelBatch(absl::string_view batch_id);
   absl::StatusOr<v1::WaitBatchResponse> GetBatch(absl::string_view batch_id,
                                                  bool include_jobs);
   // Calls `done` once the batch is complete (at once if it is).

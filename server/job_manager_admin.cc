@@ -2,10 +2,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/status_convert.h"
 #include "server/job_manager.h"
 #include "server/job_manager_internal.h"
 #include "server/process_stats.h"
-#include "server/status_convert.h"
 
 namespace jobpool {
 
@@ -92,6 +92,7 @@ v1::StatsResponse JobManager::Stats() {
   out.set_draining(draining_);
   ToProto(absl::Now() - started_, out.mutable_uptime());
   out.set_rss_bytes(process.rss_bytes);
+  out.set_peak_rss_bytes(process.peak_rss_bytes);
   out.set_threads(process.threads);
   v1::JobTotals* totals = out.mutable_totals();
   for (const auto& [name, entry] : pools_) {

@@ -4,9 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/pool_errors.h"
 #include "core/status_macros.h"
+#include "proto/status_convert.h"
 #include "server/job_manager.h"
 #include "server/job_manager_internal.h"
-#include "server/status_convert.h"
 
 namespace jobpool {
 
@@ -145,6 +145,27 @@ absl::Status JobManager::SealBatch(absl::string_view batch_id) {
   }
   for (auto& [include, fn] : waiters) fn(include ? full : summary);
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::WaitBatchResponse> JobManager::CancelBatch(
+    absl::string_view batch_id) {
+  // Sealing first means no job can join while the others are cancelled,
+  // and the batch completes once the cancelled jobs have ended.
+  JOBPOOL_RETURN_IF_ERROR(SealBatch(batch_id));
+  std::vector<Ticket> tickets;
+  Pool* pool = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    auto batch = FindBatchLocked(batch_id);
+    if (!batch.ok()) return batch.status();
+    pool = pools_.find((*batch)->pool)->second->pool.get();
+    for (const JobPtr& job : (*batch)->jobs) {
+      (void)CancelLocked(job, "cancelled by request (whole batch)", &tickets);
+    }
+  }
+  // Queued jobs are withdrawn here; their admission callbacks finish them.
+  for (Ticket ticket : tickets) pool->Cancel(ticket);
+  return GetBatch(batch_id, false);
 }
 
 absl::StatusOr<v1::WaitBatchResponse> JobManager::GetBatch(

@@ -1,7 +1,8 @@
 #ifndef JOBPOOL_SERVER_PROCESS_STATS_H_
 #define JOBPOOL_SERVER_PROCESS_STATS_H_
 
-// The process's resident set size and thread count, from /proc/self/status.
+// The process's resident set size (now and peak) and thread count, from
+// /proc/self/status.
 
 #include <cstdint>
 #include <fstream>
@@ -15,8 +16,17 @@ namespace jobpool {
 
 struct ProcessStats {
   int64_t rss_bytes = 0;
+  int64_t peak_rss_bytes = 0;  // The high-water mark since start.
   int32_t threads = 0;
 };
+
+// "  1234 kB" -> 1263616; 0 when unreadable.
+inline int64_t ParseKib(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(
+      absl::StripSuffix(absl::StripAsciiWhitespace(text), "kB"));
+  int64_t kib = 0;
+  return absl::SimpleAtoi(text, &kib) ? kib * 1024 : 0;
+}
 
 inline ProcessStats ReadProcessStats() {
   ProcessStats out;
@@ -25,10 +35,9 @@ inline ProcessStats ReadProcessStats() {
   while (std::getline(status, line)) {
     absl::string_view rest = line;
     if (absl::ConsumePrefix(&rest, "VmRSS:")) {
-      rest = absl::StripAsciiWhitespace(
-          absl::StripSuffix(absl::StripAsciiWhitespace(rest), "kB"));
-      int64_t kib = 0;
-      if (absl::SimpleAtoi(rest, &kib)) out.rss_bytes = kib * 1024;
+      out.rss_bytes = ParseKib(rest);
+    } else if (absl::ConsumePrefix(&rest, "VmHWM:")) {
+      out.peak_rss_bytes = ParseKib(rest);
     } else if (absl::ConsumePrefix(&rest, "Threads:")) {
       int32_t n = 0;
       if (absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &n)) {

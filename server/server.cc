@@ -6,6 +6,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/interceptors.h"
 
 namespace jobpool {
 namespace {
@@ -45,6 +46,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                              Millis(options.max_connection_age));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                              Millis(options.max_connection_age_grace));
+  builder.experimental().SetInterceptorCreators(MakeServerInterceptors());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "proto/status_convert.h"
 #include "server/pending_call.h"
 #include "server/proto_time.h"
-#include "server/status_convert.h"
 #include "server/streams.h"
 
 namespace jobpool {
@@ -134,6 +134,15 @@ ServerUnaryReactor* JobPoolService::SealBatch(
     CallbackServerContext* context, const v1::SealBatchRequest* request,
     v1::SealBatchResponse* /*response*/) {
   return Done(context, manager_->SealBatch(request->batch_id()));
+}
+
+ServerUnaryReactor* JobPoolService::CancelBatch(
+    CallbackServerContext* context, const v1::CancelBatchRequest* request,
+    v1::WaitBatchResponse* response) {
+  auto batch = manager_->CancelBatch(request->batch_id());
+  const absl::Status status = batch.status();
+  if (status.ok()) *response = *std::move(batch);
+  return Done(context, status);
 }
 
 ServerUnaryReactor* JobPoolService::GetBatch(CallbackServerContext* context,

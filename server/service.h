@@ -48,6 +48,10 @@ class JobPoolService final : public v1::JobPool::CallbackService {
   grpc::ServerUnaryReactor* SealBatch(grpc::CallbackServerContext* context,
                                       const v1::SealBatchRequest* request,
                                       v1::SealBatchResponse* response) override;
+  grpc::ServerUnaryReactor* CancelBatch(
+      grpc::CallbackServerContext* context,
+      const v1::CancelBatchRequest* request,
+      v1::WaitBatchResponse* response) override;
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const v1::GetBatchRequest* request,
                                      v1::WaitBatchResponse* response) override;

@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
+#include "tests/testing/wait_until.h"
 
 namespace jobpool {
 namespace {
@@ -37,6 +38,38 @@ grpc::Status Wait(TestServer& server, const std::string& id,
   request.set_include_jobs(include_jobs);
   auto context = Deadline(timeout);
   return server.stub().WaitBatch(context.get(), request, response);
+}
+
+TEST(BatchTest, CancelBatchEndsEveryUnfinishedJob) {
+  TestServer server({MakePoolConfig("default", 2)});
+  std::vector<v1::JobSpec> jobs = {Spec("noop")};
+  for (int i = 0; i < 6; ++i)
+    jobs.push_back(Spec("sleep", {{"duration", "60s"}}));
+  const v1::CreateBatchResponse created = Create(server, jobs, false);
+  ASSERT_TRUE(::jobpool::testing::WaitUntil(
+      [&] { return server.manager().Stats().pools(0).busy() == 2; }));
+
+  v1::CancelBatchRequest request;
+  request.set_batch_id(created.batch_id());
+  v1::WaitBatchResponse cancelled;
+  auto context = Deadline(absl::Seconds(60));
+  ASSERT_TRUE(
+      server.stub().CancelBatch(context.get(), request, &cancelled).ok());
+  EXPECT_TRUE(cancelled.sealed());
+
+  v1::WaitBatchResponse done;
+  ASSERT_TRUE(Wait(server, created.batch_id(), &done).ok());
+  EXPECT_TRUE(done.complete());
+  EXPECT_FALSE(done.success());
+  EXPECT_EQ(done.summary().succeeded(), 1);
+  EXPECT_EQ(done.summary().cancelled(), 6);  // 2 running, 4 still queued.
+
+  request.set_batch_id("test/batch/999");
+  auto missing = Deadline(absl::Seconds(60));
+  EXPECT_EQ(server.stub()
+                .CancelBatch(missing.get(), request, &cancelled)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST(BatchTest, HundredThousandNoopJobsComplete) {

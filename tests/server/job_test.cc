@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "server/status_convert.h"
+#include "proto/status_convert.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/wait_until.h"
 
@@ -196,6 +197,12 @@ TEST(JobTest, NonblockingOverloadIsResourceExhaustedWithRetryAdvice) {
   const auto delay = RetryDelay(FromGrpcStatus(status));
   ASSERT_TRUE(delay.has_value());
   EXPECT_GT(*delay, absl::ZeroDuration());
+  // The same advice as the trailer gRPC's client retry policy honours.
+  const auto& trailers = context->GetServerTrailingMetadata();
+  const auto pushback = trailers.find("grpc-retry-pushback-ms");
+  ASSERT_NE(pushback, trailers.end());
+  EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()),
+            absl::StrCat(absl::ToInt64Milliseconds(*delay)));
   server.manager().AwaitIdle(absl::Now());  // Cancels the sleeper.
 }
 

@@ -1,5 +1,5 @@
-#ifndef JOBPOOL_SERVER_STATUS_CONVERT_H_
-#define JOBPOOL_SERVER_STATUS_CONVERT_H_
+#ifndef JOBPOOL_PROTO_STATUS_CONVERT_H_
+#define JOBPOOL_PROTO_STATUS_CONVERT_H_
 
 // The one pair of functions that converts between absl::Status (used
 // everywhere inside jobpool) and grpc::Status (used only at the RPC edge),
@@ -28,4 +28,4 @@ std::optional<absl::Duration> RetryDelay(const absl::Status& status);
 
 }  // namespace jobpool
 
-#endif  // JOBPOOL_SERVER_STATUS_CONVERT_H_
+#endif  // JOBPOOL_PROTO_STATUS_CONVERT_H_

@@ -1,0 +1,58 @@
+#include "server/interceptors.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "proto/status_convert.h"
+
+namespace jobpool {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::Interceptor;
+using grpc::experimental::InterceptorBatchMethods;
+using grpc::experimental::ServerInterceptorFactoryInterface;
+using grpc::experimental::ServerRpcInfo;
+
+constexpr char kPushbackKey[] = "grpc-retry-pushback-ms";
+
+class RetryPushback final : public Interceptor {
+ public:
+  void Intercept(InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      if (!status.ok() && !status.error_details().empty()) {
+        const std::optional<absl::Duration> delay =
+            RetryDelay(FromGrpcStatus(status));
+        if (delay.has_value()) {
+          const int64_t millis =
+              std::max<int64_t>(0, absl::ToInt64Milliseconds(*delay));
+          methods->GetSendTrailingMetadata()->emplace(kPushbackKey,
+                                                      absl::StrCat(millis));
+        }
+      }
+    }
+    methods->Proceed();
+  }
+};
+
+class RetryPushbackFactory final : public ServerInterceptorFactoryInterface {
+ public:
+  Interceptor* CreateServerInterceptor(ServerRpcInfo* /*info*/) override {
+    return new RetryPushback;
+  }
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>>
+MakeServerInterceptors() {
+  std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>> out;
+  out.push_back(std::make_unique<RetryPushbackFactory>());
+  return out;
+}
+
+}  // namespace jobpool
