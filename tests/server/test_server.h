@@ -35,7 +35,7 @@ class TestServer {
                                                                       4)},
                       ManagerOptions options = {})
       : kinds_(KindRegistry::WithBuiltins()) {
-    options.replica = "test";
+    if (options.replica == ManagerOptions().replica) options.replica = "test";
     auto manager =
         JobManager::Create(std::move(options), std::move(pools), &kinds_);
     EXPECT_TRUE(manager.ok()) << manager.status();
@@ -62,6 +62,9 @@ class TestServer {
   JobManager& manager() { return *manager_; }
   Server& server() { return *server_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  std::string address() const {
+    return absl::StrCat("127.0.0.1:", server_->Port());
+  }
 
  private:
   KindRegistry kinds_;

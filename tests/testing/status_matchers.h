@@ -36,6 +36,15 @@ MATCHER_P(StatusIs, code,
   return status.code() == code;
 }
 
+MATCHER_P2(StatusIs, code, message_matcher,
+           std::string("has code ") + absl::StatusCodeToString(code) +
+               " and a matching message") {
+  const absl::Status& status = GetStatus(arg);
+  *result_listener << "which is " << status;
+  return status.code() == code &&
+         ::testing::Matches(message_matcher)(std::string(status.message()));
+}
+
 }  // namespace jobpool::testing
 
 #endif  // JOBPOOL_TESTS_TESTING_STATUS_MATCHERS_H_
