@@ -90,7 +90,7 @@ BatchRun::BatchRun(std::shared_ptr<State> state,
 
 BatchRun::~BatchRun() { (void)Wait(); }
 
-std::string BatchRun::batch_id() const {
+std::string BatchRun::BatchId() const {
   absl::MutexLock lock(&state_->mu);
   return state_->batch_id;
 }

@@ -59,7 +59,7 @@ class BatchRun {
   BatchRun& operator=(const BatchRun&) = delete;
 
   // "<replica>/batch/<n>" once the server has created the batch, else "".
-  std::string batch_id() const;
+  std::string BatchId() const;
   // Jobs in the batch, and counts by state so far (pending = not yet
   // heard of).
   v1::BatchSummary Progress() const;

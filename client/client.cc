@@ -68,7 +68,7 @@ absl::string_view ReplicaOf(absl::string_view id) {
 class RunBatchReactor final
     : public grpc::ClientReadReactor<v1::RunBatchResponse> {
  public:
-  using LearnFn = std::function<void(const std::string&, std::string)>;
+  using LearnFn = std::function<void(const std::string&, const std::string&)>;
 
   RunBatchReactor(std::shared_ptr<BatchRun::State> state,
                   std::unique_ptr<grpc::ClientContext> context,
@@ -169,10 +169,10 @@ struct Client::Impl {
   }
 
   // Remembers that the replica owning `id` answered from `peer`.
-  void Learn(absl::string_view id, std::string peer) {
+  void Learn(absl::string_view id, absl::string_view peer) {
     if (!Routes() || peer.empty()) return;
     absl::MutexLock lock(&mu);
-    owners[ReplicaOf(id)] = NormalizePeer(std::move(peer));
+    owners[ReplicaOf(id)] = NormalizePeer(peer);
   }
 
   // Asks every endpoint its replica name.
@@ -288,7 +288,7 @@ absl::StatusOr<v1::Job> Client::Submit(const v1::JobSpec& spec,
   auto response = impl_->Call(impl_->balanced, &Stub::Submit, request,
                               impl_->options.timeout, &peer);
   if (!response.ok()) return response.status();
-  impl_->Learn(response->job().id(), std::move(peer));
+  impl_->Learn(response->job().id(), peer);
   return std::move(*response->mutable_job());
 }
 
@@ -303,7 +303,7 @@ absl::StatusOr<v1::Job> Client::Run(const v1::JobSpec& spec,
   auto response =
       impl_->Call(impl_->balanced, &Stub::Submit, request, wait, &peer);
   if (!response.ok()) return response.status();
-  impl_->Learn(response->job().id(), std::move(peer));
+  impl_->Learn(response->job().id(), peer);
   return std::move(*response->mutable_job());
 }
 
@@ -345,7 +345,7 @@ absl::StatusOr<v1::CreateBatchResponse> Client::CreateBatch(
   std::string peer;
   auto response = impl_->Call(impl_->balanced, &Stub::CreateBatch, request,
                               impl_->options.timeout, &peer);
-  if (response.ok()) impl_->Learn(response->batch_id(), std::move(peer));
+  if (response.ok()) impl_->Learn(response->batch_id(), peer);
   return response;
 }
 
@@ -415,8 +415,8 @@ std::unique_ptr<BatchRun> Client::StartBatch(std::vector<v1::JobSpec> jobs,
   auto* reactor = new RunBatchReactor(
       state, impl->Context(absl::InfiniteDuration()),
       v1::JobPool::NewStub(impl->balanced), std::move(request),
-      [impl](const std::string& id, std::string peer) {
-        impl->Learn(id, std::move(peer));
+      [impl](const std::string& id, const std::string& peer) {
+        impl->Learn(id, peer);
       });
   reactor->Start();
   return std::make_unique<BatchRun>(
@@ -471,7 +471,7 @@ absl::StatusOr<v1::StatsResponse> Client::Stats(const Target& target) {
       impl_->Call(impl_->ChannelFor(target), &Stub::Stats, v1::StatsRequest(),
                   impl_->options.timeout, &peer);
   if (response.ok() && target.endpoint.empty()) {
-    impl_->Learn(response->replica(), std::move(peer));
+    impl_->Learn(response->replica(), peer);
   }
   return response;
 }

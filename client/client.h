@@ -41,8 +41,6 @@
 
 namespace jobpool {
 
-namespace v1 = ::jobpool::v1;
-
 struct TlsOptions {
   bool enabled = false;
   // PEM files. `ca_file` empty: the system's roots. `cert_file` and

@@ -87,7 +87,7 @@ absl::StatusOr<std::vector<std::string>> Lookup(const HostPort& where) {
 
 }  // namespace
 
-std::string NormalizePeer(std::string peer) {
+std::string NormalizePeer(absl::string_view peer) {
   return absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}});
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace jobpool {
 
@@ -34,7 +35,7 @@ absl::StatusOr<std::vector<std::string>> ResolveDns(
     const std::string& dns_target);
 
 // A peer string as gRPC reports it, normalised ("%5B" -> "[").
-std::string NormalizePeer(std::string peer);
+std::string NormalizePeer(absl::string_view peer);
 
 }  // namespace jobpool
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -80,7 +81,7 @@ absl::StatusOr<v1::JobSpec> MakeSpec(const JobFlags& flags) {
   for (const std::string& param : flags.params) {
     std::pair<std::string, std::string> kv =
         absl::StrSplit(param, absl::MaxSplits('=', 1));
-    if (kv.first.empty() || param.find('=') == std::string::npos) {
+    if (kv.first.empty() || !absl::StrContains(param, '=')) {
       return absl::InvalidArgumentError(
           absl::StrCat("--param \"", param, "\": want KEY=VALUE"));
     }
@@ -112,7 +113,7 @@ int JobExit(const v1::Job& job) {
 }
 
 int PrintJob(const Cli& cli, const v1::Job& job, bool raw) {
-  if (raw && !cli.json()) {
+  if (raw && !cli.Json()) {
     std::fwrite(job.output().data(), 1, job.output().size(), stdout);
   } else {
     cli.Print(job, FormatJob(job));
@@ -178,6 +179,7 @@ std::vector<Target> Cli::Targets() {
   std::vector<std::string> endpoints = client_->Endpoints();
   if (endpoints.size() <= 1) return {Target{}};
   std::vector<Target> out;
+  out.reserve(endpoints.size());
   for (std::string& endpoint : endpoints) {
     out.push_back(Target{std::move(endpoint)});
   }
@@ -218,12 +220,12 @@ int Submit(Cli& cli, const SubmitFlags& flags) {
   auto spec = MakeSpec(flags.job);
   if (!spec.ok()) return cli.Fail(spec.status());
   if (!flags.wait) {
-    auto job = cli.client().Submit(*spec, flags.pool);
+    auto job = cli.Connection().Submit(*spec, flags.pool);
     if (!job.ok()) return cli.Fail(job.status());
     cli.Print(*job, FormatJob(*job));
     return kExitOk;
   }
-  auto job = cli.client().Run(*spec, flags.pool, cli.wait());
+  auto job = cli.Connection().Run(*spec, flags.pool, cli.WaitLimit());
   if (!job.ok()) return cli.Fail(job.status());
   return PrintJob(cli, *job, flags.raw);
 }
@@ -260,7 +262,7 @@ int Batch(Cli& cli, const BatchFlags& flags) {
     return cli.Fail(absl::InvalidArgumentError("no jobs in the file"));
   }
 
-  const bool bar = !cli.json() && !flags.no_progress && isatty(STDERR_FILENO);
+  const bool bar = !cli.Json() && !flags.no_progress && isatty(STDERR_FILENO);
   absl::Mutex mu;
   std::vector<v1::Job> failures;
   BatchRunOptions options;
@@ -274,7 +276,7 @@ int Batch(Cli& cli, const BatchFlags& flags) {
   InstallInterruptHandler();
   const absl::Time start = absl::Now();
   std::unique_ptr<BatchRun> run =
-      cli.client().StartBatch(std::move(jobs), std::move(options));
+      cli.Connection().StartBatch(std::move(jobs), std::move(options));
   ProgressBar progress(stderr);
   bool cancelling = false;
   while (!run->WaitFor(absl::Milliseconds(100))) {
@@ -282,7 +284,7 @@ int Batch(Cli& cli, const BatchFlags& flags) {
       cancelling = true;
       if (bar) progress.Finish();
       std::fprintf(stderr, "jobctl: cancelling batch %s\n",
-                   run->batch_id().c_str());
+                   run->BatchId().c_str());
       const absl::Status cancelled = run->Cancel();
       if (!cancelled.ok()) return cli.Fail(cancelled);
     }
@@ -318,20 +320,20 @@ int Batch(Cli& cli, const BatchFlags& flags) {
 }
 
 int Get(Cli& cli, const std::string& id) {
-  auto job = cli.client().GetJob(id);
+  auto job = cli.Connection().GetJob(id);
   if (!job.ok()) return cli.Fail(job.status());
   cli.Print(*job, FormatJob(*job));
   return kExitOk;
 }
 
 int Wait(Cli& cli, const std::string& id, bool raw) {
-  auto job = cli.client().WaitJob(id, cli.wait());
+  auto job = cli.Connection().WaitJob(id, cli.WaitLimit());
   if (!job.ok()) return cli.Fail(job.status());
   return PrintJob(cli, *job, raw);
 }
 
 int Cancel(Cli& cli, const std::string& id) {
-  auto job = cli.client().CancelJob(id);
+  auto job = cli.Connection().CancelJob(id);
   if (!job.ok()) return cli.Fail(job.status());
   cli.Print(*job, FormatJob(*job));
   return kExitOk;
@@ -339,7 +341,7 @@ int Cancel(Cli& cli, const std::string& id) {
 
 int Tune(Cli& cli, const std::string& pool, int size) {
   return ForEachTarget(cli, [&](const Target& target) {
-    auto stats = cli.client().Tune(pool, size, target);
+    auto stats = cli.Connection().Tune(pool, size, target);
     if (!stats.ok()) return cli.Fail(stats.status(), target.endpoint);
     cli.Print(*stats,
               absl::StrCat(Label(target), "pool ", stats->name(), ": capacity ",
@@ -351,7 +353,7 @@ int Tune(Cli& cli, const std::string& pool, int size) {
 
 int Reboot(Cli& cli, const std::string& pool) {
   return ForEachTarget(cli, [&](const Target& target) {
-    auto stats = cli.client().Reboot(pool, target);
+    auto stats = cli.Connection().Reboot(pool, target);
     if (!stats.ok()) return cli.Fail(stats.status(), target.endpoint);
     cli.Print(*stats, absl::StrCat(Label(target), "pool ", stats->name(),
                                    ": open, capacity ", stats->capacity()));
@@ -363,7 +365,7 @@ int Release(Cli& cli, const std::string& pool, const std::string& drain) {
   auto timeout = ParseDuration(drain, "--drain");
   if (!timeout.ok()) return cli.Fail(timeout.status());
   return ForEachTarget(cli, [&](const Target& target) {
-    auto released = cli.client().Release(pool, *timeout, target);
+    auto released = cli.Connection().Release(pool, *timeout, target);
     if (!released.ok()) return cli.Fail(released.status(), target.endpoint);
     cli.Print(*released,
               absl::StrCat(Label(target), "pool ", released->pool().name(),
@@ -378,7 +380,7 @@ int Release(Cli& cli, const std::string& pool, const std::string& drain) {
 int Stats(Cli& cli, bool watch, const std::string& interval, int count) {
   if (!watch) {
     return ForEachTarget(cli, [&](const Target& target) {
-      auto stats = cli.client().Stats(target);
+      auto stats = cli.Connection().Stats(target);
       if (!stats.ok()) return cli.Fail(stats.status(), target.endpoint);
       cli.Print(*stats, FormatStats(*stats));
       return kExitOk;
@@ -386,10 +388,10 @@ int Stats(Cli& cli, bool watch, const std::string& interval, int count) {
   }
   auto every = ParseDuration(interval, "--interval");
   if (!every.ok()) return cli.Fail(every.status());
-  const bool redraw = !cli.json() && isatty(STDOUT_FILENO);
+  const bool redraw = !cli.Json() && isatty(STDOUT_FILENO);
   int shown = 0;
   const absl::Status status =
-      cli.client().WatchStats(*every, [&](const v1::StatsResponse& stats) {
+      cli.Connection().WatchStats(*every, [&](const v1::StatsResponse& stats) {
         if (redraw) std::fputs("\x1b[H\x1b[2J", stdout);  // Home, clear.
         cli.Print(stats, redraw ? FormatStats(stats)
                                 : absl::StrCat(FormatStats(stats), "\n"));
@@ -402,7 +404,7 @@ int Stats(Cli& cli, bool watch, const std::string& interval, int count) {
 
 int Health(Cli& cli) {
   return ForEachTarget(cli, [&](const Target& target) {
-    auto serving = cli.client().Health(target);
+    auto serving = cli.Connection().Health(target);
     if (!serving.ok()) return cli.Fail(serving.status(), target.endpoint);
     const std::string name =
         grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*serving);
@@ -417,7 +419,7 @@ int Health(Cli& cli) {
 }
 
 int Kinds(Cli& cli) {
-  auto kinds = cli.client().ListKinds();
+  auto kinds = cli.Connection().ListKinds();
   if (!kinds.ok()) return cli.Fail(kinds.status());
   v1::ListKindsResponse response;
   std::vector<std::string> lines;
@@ -441,7 +443,7 @@ int Bench(Cli& cli, const BenchFlags& flags) {
   }
   auto duration = ParseDuration(flags.duration, "--duration");
   if (!duration.ok()) return cli.Fail(duration.status());
-  Client& client = cli.client();
+  Client& client = cli.Connection();
   const std::string pool = flags.pool.empty() ? "default" : flags.pool;
 
   auto before = client.Stats();
@@ -463,7 +465,7 @@ int Bench(Cli& cli, const BenchFlags& flags) {
   BatchRunOptions options;
   options.pool = flags.pool;
   options.progress_interval = absl::Milliseconds(200);
-  const bool bar = !cli.json() && isatty(STDERR_FILENO);
+  const bool bar = !cli.Json() && isatty(STDERR_FILENO);
   ProgressBar progress(stderr);
   if (bar) {
     options.on_progress = [&progress](const v1::WaitBatchResponse& now) {

@@ -70,10 +70,10 @@ class Cli {
   // Connects per `flags`; a bad flag is a usage error (exit 2).
   absl::Status Init(const GlobalFlags& flags);
 
-  Client& client() { return *client_; }
-  bool json() const { return json_; }
+  Client& Connection() { return *client_; }
+  bool Json() const { return json_; }
   // Deadline of a wait for jobs: --timeout if given, else unbounded.
-  absl::Duration wait() const { return wait_; }
+  absl::Duration WaitLimit() const { return wait_; }
   // Every endpoint as its own target when there are several, else the one.
   std::vector<Target> Targets();
 

@@ -7,6 +7,8 @@
 //
 // `jobctl --help` and `jobctl SUBCOMMAND --help` describe every flag.
 
+#include <cstdio>
+#include <exception>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -187,4 +189,11 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace jobpool::jobctl
 
-int main(int argc, char** argv) { return jobpool::jobctl::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return jobpool::jobctl::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "jobctl: internal error: %s\n", e.what());
+    return jobpool::jobctl::kExitJobFailed;
+  }
+}

@@ -113,8 +113,9 @@ std::string FormatJob(const v1::Job& job) {
     const google::protobuf::Duration ran = job.finished_at() - job.started_at();
     lines.push_back(absl::StrCat("ran      ", HumanDuration(FromProto(ran))));
   }
-  if (!job.error().empty())
+  if (!job.error().empty()) {
     lines.push_back(absl::StrCat("error    ", job.error()));
+  }
   if (!job.output().empty()) {
     lines.push_back(
         Printable(job.output())

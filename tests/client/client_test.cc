@@ -2,6 +2,8 @@
 // error code as the right absl::Status, retries, and three replicas behind
 // one round_robin client.
 
+#include "client/client.h"
+
 #include <atomic>
 #include <memory>
 #include <set>
@@ -10,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
@@ -87,9 +88,9 @@ TEST(ClientTest, ErrorsKeepTheirCodes) {
                      MakePoolConfig("spare", 1)});
   auto client = ConnectTo(server, /*max_attempts=*/1);
 
-  EXPECT_THAT(client->Submit(Spec("no-such-kind")).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("no-such-kind")));
+  EXPECT_THAT(
+      client->Submit(Spec("no-such-kind")).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no-such-kind")));
   EXPECT_THAT(client->Submit(Spec("noop"), "no-such-pool").status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(client->GetJob("test/default/999").status(),
@@ -172,8 +173,8 @@ TEST(ClientTest, BatchesAsRemoteWaitGroups) {
   TestServer server;
   auto client = ConnectTo(server);
   v1::BatchOptions open;
-  auto created = client->CreateBatch({Spec("noop"), Spec("echo", {}, "x")},
-                                     open);
+  auto created =
+      client->CreateBatch({Spec("noop"), Spec("echo", {}, "x")}, open);
   ASSERT_THAT(created.status(), IsOk());
   EXPECT_EQ(created->job_ids_size(), 2);
   auto added = client->AddToBatch(created->batch_id(), {Spec("noop")});
@@ -188,9 +189,9 @@ TEST(ClientTest, BatchesAsRemoteWaitGroups) {
   EXPECT_TRUE(done->success());
   EXPECT_EQ(done->jobs_size(), 3);
 
-  auto sleepy = client->CreateBatch(
-      {Spec("sleep", {{"duration", "60s"}}), Spec("sleep", {{"duration", "60s"}})},
-      open);
+  auto sleepy = client->CreateBatch({Spec("sleep", {{"duration", "60s"}}),
+                                     Spec("sleep", {{"duration", "60s"}})},
+                                    open);
   ASSERT_THAT(sleepy.status(), IsOk());
   auto cancelled = client->CancelBatch(sleepy->batch_id());
   ASSERT_THAT(cancelled.status(), IsOk());
@@ -221,7 +222,7 @@ TEST(ClientTest, StartBatchCallsBackForEveryJob) {
   EXPECT_EQ(done->summary().succeeded(), 500);
   EXPECT_EQ(done->summary().failed(), 1);
   EXPECT_EQ(run->Progress().failed(), 1);
-  EXPECT_FALSE(run->batch_id().empty());
+  EXPECT_FALSE(run->BatchId().empty());
   absl::MutexLock lock(&mu);
   EXPECT_EQ(seen.size(), 501u);
 }
@@ -235,7 +236,7 @@ TEST(ClientTest, BatchProgressModeAndCancel) {
   options.progress_interval = absl::Milliseconds(10);
   options.on_progress = [&](const v1::WaitBatchResponse&) { ++snapshots; };
   auto run = client->StartBatch(jobs, options);
-  ASSERT_TRUE(WaitUntil([&] { return !run->batch_id().empty(); }));
+  ASSERT_TRUE(WaitUntil([&] { return !run->BatchId().empty(); }));
   EXPECT_FALSE(run->WaitFor(absl::Milliseconds(1)));
   ASSERT_THAT(run->Cancel(), IsOk());
   auto done = run->Wait();
@@ -330,7 +331,7 @@ TEST(ClientTest, RoundRobinOverThreeReplicasAndIdsGoHome) {
   // So is a batch id.
   auto run = client->StartBatch({Spec("noop")});
   ASSERT_THAT(run->Wait().status(), IsOk());
-  auto batch = fresh->GetBatch(run->batch_id());
+  auto batch = fresh->GetBatch(run->BatchId());
   ASSERT_THAT(batch.status(), IsOk());
   EXPECT_TRUE(batch->success());
 

@@ -36,10 +36,11 @@ TEST(JobLinesTest, ReadsEveryField) {
 }
 
 TEST(JobLinesTest, ErrorsNameTheLine) {
-  std::istringstream in("{\"kind\": \"noop\"}\n{\"kind\": \"noop\", \"kindd\": 1}\n");
-  EXPECT_THAT(ReadJobLines(in, "jobs.jsonl").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("jobs.jsonl:2")));
+  std::istringstream in(
+      "{\"kind\": \"noop\"}\n{\"kind\": \"noop\", \"kindd\": 1}\n");
+  EXPECT_THAT(
+      ReadJobLines(in, "jobs.jsonl").status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("jobs.jsonl:2")));
 }
 
 TEST(JobLinesTest, RejectsWhatIsNotAJob) {

@@ -46,8 +46,8 @@ Message FromJson(absl::string_view text) {
 }
 
 std::string Describe(const JobctlResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out,
-                      "\nstderr:\n", r.err);
+  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
+                      r.err);
 }
 
 class JobctlTest : public ::testing::Test {
@@ -106,8 +106,8 @@ TEST_F(JobctlTest, AFailedJobExitsOne) {
 }
 
 TEST_F(JobctlTest, GetWaitCancel) {
-  JobctlResult r = Run(
-      {"--json", "submit", "--kind=sleep", "--param=duration=60s"});
+  JobctlResult r =
+      Run({"--json", "submit", "--kind=sleep", "--param=duration=60s"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   const std::string id = FromJson<v1::Job>(r.out).id();
 
@@ -156,7 +156,8 @@ TEST_F(JobctlTest, BatchGeneratedAndFromAFile) {
   ASSERT_EQ(report.failures_size(), 1);
   EXPECT_EQ(report.failures(0).error(), "nope");
 
-  r = Run({"batch", "--file=-"}, "{\"kind\": \"noop\"}\n{\"kind\": \"noop\"}\n");
+  r = Run({"batch", "--file=-"},
+          "{\"kind\": \"noop\"}\n{\"kind\": \"noop\"}\n");
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("2 jobs: 2 succeeded"));
 
@@ -200,8 +201,7 @@ TEST_F(JobctlTest, TuneReleaseRebootStatsKindsHealth) {
 }
 
 TEST_F(JobctlTest, StatsWatchRedrawsOnlyOnATerminal) {
-  JobctlResult r =
-      Run({"stats", "--watch", "--interval=100ms", "--count=3"});
+  JobctlResult r = Run({"stats", "--watch", "--interval=100ms", "--count=3"});
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   const std::vector<std::string> pieces = absl::StrSplit(r.out, "replica ");
   EXPECT_EQ(pieces.size(), 4u) << r.out;  // 3 snapshots.
@@ -222,8 +222,7 @@ TEST_F(JobctlTest, StatsWatchRedrawsOnlyOnATerminal) {
 
 TEST_F(JobctlTest, ProgressBarOnlyOnATerminal) {
   const std::vector<std::string> batch = {
-      Server(), "batch", "--kind=sleep", "--param=duration=5ms",
-      "--count=400"};
+      Server(), "batch", "--kind=sleep", "--param=duration=5ms", "--count=400"};
   JobctlResult r = RunJobctlOnTerminal(batch);
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("\r["));
@@ -277,9 +276,9 @@ TEST_F(JobctlTest, UsageErrorsExitTwo) {
   const JobctlResult help = RunJobctl({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, HasSubstr("Exit codes"));
-  for (const char* command : {"submit", "batch", "get", "wait", "cancel",
-                              "tune", "reboot", "release", "stats", "health",
-                              "kinds", "bench"}) {
+  for (const char* command :
+       {"submit", "batch", "get", "wait", "cancel", "tune", "reboot", "release",
+        "stats", "health", "kinds", "bench"}) {
     const JobctlResult r = RunJobctl({command, "--help"});
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_THAT(r.out, HasSubstr("--help")) << command;
