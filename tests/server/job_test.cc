@@ -321,3 +321,17 @@ TEST(JobTest, ListKindsNamesTheBuiltins) {
 
 }  // namespace
 }  // namespace jobpool
+
+namespace jobpool {
+namespace {
+
+TEST(ServerTest, APortInUseIsRefusedNotShared) {
+  TestServer first;
+  ServerOptions options;
+  options.listen = first.address();
+  auto second = Server::Start(options, &first.manager());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace jobpool
