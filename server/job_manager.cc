@@ -294,8 +294,9 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
       job->token =
           std::make_shared<CancelToken>(job->started_at + job->timeout);
     }
-    pools_.find(job->pool)->second->queue_wait.Record(job->started_at -
-                                                      job->queued_at);
+    PoolEntry& pool = *pools_.find(job->pool)->second;
+    pool.queue_wait.Record(job->started_at - job->queued_at);
+    pool.running.insert(job.get());
     on_admit = std::move(job->on_admit);
     job->on_admit = nullptr;
     if (on_admit) snapshot = ToProtoLocked(*job);
@@ -319,7 +320,8 @@ void JobManager::Run(const JobPtr& job) {
   absl::StatusOr<std::string> result;
   // An embedded handler may throw: the job then fails, it is never lost.
   try {
-    result = job->kind->run(JobInput{job->payload, job->params}, *token);
+    JobContext context(*token, *job->report);
+    result = job->kind->run(JobInput{job->payload, job->params}, context);
   } catch (const std::exception& e) {
     result = absl::InternalError(absl::StrCat("handler threw: ", e.what()));
   } catch (...) {
@@ -368,6 +370,7 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
     if (job->admitted) {
       entry.run_time.Record(job->finished_at - job->started_at);
     }
+    entry.running.erase(job.get());
     finished_jobs_.push_back(job->id);
     for (auto& [id, fn] : job->waiters) job_waiters.push_back(std::move(fn));
     job->waiters.clear();
@@ -554,6 +557,15 @@ v1::Job JobManager::ToProtoLocked(const JobRecord& job) const {
   if (IsFinal(job.state)) ToProto(job.finished_at, out.mutable_finished_at());
   out.set_batch_id(job.batch_id);
   out.set_idempotency_key(job.key);
+  absl::MutexLock lock(&job.report->mu);
+  out.set_progress(job.report->fraction);
+  out.set_progress_message(job.report->message);
+  if (job.report->has_process) {
+    v1::ProcessResult* process = out.mutable_process();
+    process->set_exit_code(job.report->exit_code);
+    process->set_signal(job.report->term_signal);
+    process->set_stderr_tail(job.report->stderr_tail);
+  }
   return out;
 }
 

@@ -35,6 +35,11 @@ v1::PoolStats JobManager::PoolStatsLocked(const PoolEntry& entry) const {
   *out.mutable_run_time() = entry.run_time.Percentiles();
   out.set_workers_spawned(s.spawned);
   out.set_workers_purged(s.purged);
+  int32_t overdue = 0;
+  for (const JobRecord* job : entry.running) {
+    if (job->token->IsCancelled()) ++overdue;
+  }
+  out.set_overdue(overdue);
   return out;
 }
 

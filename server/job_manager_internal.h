@@ -13,7 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "server/cancel_token.h"
+#include "server/kind_registry.h"
 #include "server/job_manager.h"
 #include "server/latency_window.h"
 #include "server/proto_time.h"
@@ -80,6 +82,8 @@ struct JobManager::JobRecord {
   std::optional<Ticket> ticket;  // while queued in the pool
   bool admitted = false;
   std::shared_ptr<CancelToken> token;
+  // Progress and process result, written by the handler as it runs.
+  std::shared_ptr<JobReport> report = std::make_shared<JobReport>();
   AdmitFn on_admit;
   std::vector<std::pair<uint64_t, JobFn>> waiters;
 };
@@ -108,6 +112,8 @@ struct JobManager::PoolEntry {
   std::map<std::string, v1::JobTotals> kinds;
   LatencyWindow queue_wait;
   LatencyWindow run_time;
+  // Jobs a worker is running now.
+  absl::flat_hash_set<const JobRecord*> running;
 };
 
 }  // namespace jobpool

@@ -48,7 +48,7 @@ absl::StatusOr<int64_t> Sha256Rounds(const JobInput& input) {
 Kind Noop() {
   return {
       "noop", "does nothing", nullptr,
-      [](const JobInput&, const CancelToken&) -> absl::StatusOr<std::string> {
+      [](const JobInput&, JobContext&) -> absl::StatusOr<std::string> {
         return std::string();
       }};
 }
@@ -57,10 +57,10 @@ Kind Sleep() {
   return {"sleep", "sleeps for params.duration (e.g. \"10ms\"); cancellable",
           [](const JobInput& input) { return SleepDuration(input).status(); },
           [](const JobInput& input,
-             const CancelToken& token) -> absl::StatusOr<std::string> {
+             JobContext& context) -> absl::StatusOr<std::string> {
             absl::StatusOr<absl::Duration> d = SleepDuration(input);
             if (!d.ok()) return d.status();
-            token.WaitFor(*d);
+            context.Token().WaitFor(*d);
             return std::string();
           }};
 }
@@ -68,7 +68,7 @@ Kind Sleep() {
 Kind Echo() {
   return {"echo", "returns the payload", nullptr,
           [](const JobInput& input,
-             const CancelToken&) -> absl::StatusOr<std::string> {
+             JobContext&) -> absl::StatusOr<std::string> {
             return std::string(input.payload);
           }};
 }
@@ -79,14 +79,14 @@ Kind Sha256() {
           "digest",
           [](const JobInput& input) { return Sha256Rounds(input).status(); },
           [](const JobInput& input,
-             const CancelToken& token) -> absl::StatusOr<std::string> {
+             JobContext& context) -> absl::StatusOr<std::string> {
             absl::StatusOr<int64_t> rounds = Sha256Rounds(input);
             if (!rounds.ok()) return rounds.status();
             unsigned char digest[SHA256_DIGEST_LENGTH];
             SHA256(reinterpret_cast<const unsigned char*>(input.payload.data()),
                    input.payload.size(), digest);
             for (int64_t i = 1; i < *rounds; ++i) {
-              if (i % 4096 == 0 && token.IsCancelled()) break;
+              if (i % 4096 == 0 && context.IsCancelled()) break;
               SHA256(digest, sizeof digest, digest);
             }
             return absl::BytesToHexString(absl::string_view(
@@ -97,14 +97,32 @@ Kind Sha256() {
 Kind Fail() {
   return {"fail", "fails with params.message (for tests)", nullptr,
           [](const JobInput& input,
-             const CancelToken&) -> absl::StatusOr<std::string> {
+             JobContext&) -> absl::StatusOr<std::string> {
             std::string message = Param(input, "message");
             if (message.empty()) message = "failed as asked";
             return absl::AbortedError(message);
           }};
 }
 
+constexpr size_t kMaxProgressMessage = 200;
+
 }  // namespace
+
+void JobContext::ReportProgress(double fraction, absl::string_view message) {
+  if (!(fraction >= 0)) fraction = 0;  // NaN too.
+  absl::MutexLock lock(&report_.mu);
+  report_.fraction = std::min(fraction, 1.0);
+  report_.message = std::string(message.substr(0, kMaxProgressMessage));
+}
+
+void JobContext::SetProcessResult(int exit_code, int term_signal,
+                                  std::string stderr_tail) {
+  absl::MutexLock lock(&report_.mu);
+  report_.has_process = true;
+  report_.exit_code = exit_code;
+  report_.term_signal = term_signal;
+  report_.stderr_tail = std::move(stderr_tail);
+}
 
 KindRegistry KindRegistry::WithBuiltins() {
   KindRegistry registry;

@@ -10,8 +10,9 @@
 // Example:
 //   KindRegistry kinds = KindRegistry::WithBuiltins();
 //   kinds.Register({"upper", "upper-cases the payload", nullptr,
-//                   [](const JobInput& in, const CancelToken&)
+//                   [](const JobInput& in, JobContext& context)
 //                       -> absl::StatusOr<std::string> {
+//                     context.ReportProgress(0.5, "halfway");
 //                     return absl::AsciiStrToUpper(in.payload);
 //                   }});
 //
@@ -27,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "server/cancel_token.h"
 
 namespace jobpool {
@@ -37,10 +39,52 @@ struct JobInput {
   const std::map<std::string, std::string>& params;
 };
 
+// What a running job has told its readers so far: progress, and for a job
+// that ran a program, how the program ended. Shown by GetJob, WaitJob and
+// WaitBatch.
+struct JobReport {
+  absl::Mutex mu;
+  double fraction ABSL_GUARDED_BY(mu) = 0;
+  std::string message ABSL_GUARDED_BY(mu);
+  bool has_process ABSL_GUARDED_BY(mu) = false;
+  int exit_code ABSL_GUARDED_BY(mu) = 0;
+  int term_signal ABSL_GUARDED_BY(mu) = 0;
+  std::string stderr_tail ABSL_GUARDED_BY(mu);
+};
+
+// What a handler gets besides its input: the job's cancellation token, and
+// a way to report progress.
+//
+// Thread safety: every method may be called concurrently.
+class JobContext {
+ public:
+  JobContext(const CancelToken& token, JobReport& report)
+      : token_(token), report_(report) {}
+
+  // Cancelled by CancelJob, a fail-fast batch, the job's timeout or the
+  // server's drain deadline. A handler should return soon after.
+  const CancelToken& Token() const { return token_; }
+  bool IsCancelled() const { return token_.IsCancelled(); }
+
+  // How far the job has got: `fraction` in [0, 1] (clamped) and a short
+  // message (at most 200 bytes are kept).
+  void ReportProgress(double fraction, absl::string_view message);
+
+  // How a program the job ran ended: its exit code, or the signal that
+  // killed it, and the end of its stderr.
+  void SetProcessResult(int exit_code, int term_signal,
+                        std::string stderr_tail);
+
+ private:
+  const CancelToken& token_;
+  JobReport& report_;
+};
+
 // Runs one job: the output, or an error that makes the job FAILED. Should
-// return soon after `token` is cancelled.
+// return soon after the context's token is cancelled; one that does not
+// keeps its worker busy, and Stats counts it as overdue.
 using JobHandler = std::function<absl::StatusOr<std::string>(
-    const JobInput& input, const CancelToken& token)>;
+    const JobInput& input, JobContext& context)>;
 
 // Checks a job's parameters at submission, so a bad request is an
 // INVALID_ARGUMENT rather than a FAILED job. May be empty.

@@ -17,7 +17,7 @@ TEST(JobManagerTest, AHandlerThatThrowsFailsItsJob) {
   KindRegistry kinds = KindRegistry::WithBuiltins();
   ASSERT_TRUE(kinds
                   .Register({"explode", "throws", nullptr,
-                             [](const JobInput&, const CancelToken&)
+                             [](const JobInput&, JobContext&)
                                  -> absl::StatusOr<std::string> {
                                throw std::runtime_error("kaboom");
                              }})
@@ -122,7 +122,7 @@ TEST(JobManagerTest, RegisteringAKindTwiceIsAlreadyExists) {
   KindRegistry kinds = KindRegistry::WithBuiltins();
   const absl::Status again = kinds.Register(
       {"noop", "", nullptr,
-       [](const JobInput&, const CancelToken&) -> absl::StatusOr<std::string> {
+       [](const JobInput&, JobContext&) -> absl::StatusOr<std::string> {
          return "";
        }});
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
