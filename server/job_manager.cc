@@ -168,6 +168,7 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
   } else {
     job->timeout = options_.default_job_timeout;
   }
+  job->timeout = std::min(job->timeout, kind->timeout);
   job->key = spec.idempotency_key();
   job->fingerprint = std::move(fingerprint);
   job->queued_at = absl::Now();

@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/cancel_token.h"
 
 namespace jobpool {
@@ -95,6 +96,8 @@ struct Kind {
   std::string description;
   JobValidator validate;
   JobHandler run;
+  // Longest a job of this kind may run; a job's own timeout may be shorter.
+  absl::Duration timeout = absl::InfiniteDuration();
 };
 
 class KindRegistry {

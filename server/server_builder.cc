@@ -1,0 +1,313 @@
+#include "server/server_builder.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "google/protobuf/text_format.h"
+#include "jobpool/v1/config.pb.h"
+#include "server/command_kind.h"
+#include "server/job_manager.h"
+#include "server/proto_time.h"
+#include "server/server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "HOST:PORT to listen on");
+ABSL_FLAG(std::string, config, "",
+          "optional configuration file (jobpool.v1.ServerConfig, text format)");
+ABSL_FLAG(std::string, replica, "",
+          "name of this replica, the prefix of job ids (default: host name)");
+ABSL_FLAG(int, pool_size, 0,
+          "workers of the default pool; 0: the number of CPUs");
+ABSL_FLAG(bool, nonblocking, false,
+          "the default pool refuses at once instead of queueing");
+ABSL_FLAG(int, max_blocking, 0,
+          "most jobs that may wait for a worker in the default pool; 0: no "
+          "limit");
+ABSL_FLAG(absl::Duration, expiry, absl::Seconds(1),
+          "idle workers exit after this long");
+ABSL_FLAG(bool, prealloc, false, "pre-allocate the default pool's workers");
+ABSL_FLAG(int64_t, max_payload_bytes, 4 << 20, "largest job payload");
+ABSL_FLAG(int64_t, max_retained_jobs, 200000,
+          "finished jobs kept for lookup (and most unfinished jobs)");
+ABSL_FLAG(absl::Duration, retention, absl::Minutes(10),
+          "how long finished jobs and batches are kept for lookup");
+ABSL_FLAG(absl::Duration, default_job_timeout, absl::InfiniteDuration(),
+          "timeout of jobs that set none");
+ABSL_FLAG(absl::Duration, grace_period, absl::Seconds(30),
+          "on SIGTERM, how long admitted jobs may take to finish");
+ABSL_FLAG(int, max_message_bytes, 16 << 20, "largest gRPC message");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
+          "connections are closed after this age so clients rebalance");
+
+ABSL_FLAG(std::vector<std::string>, command, {},
+          "NAME=PROGRAM [ARG...]: a command kind running PROGRAM (an "
+          "absolute path) with the payload on stdin; repeat the flag for "
+          "more. Parameters, environment and limits: the config file");
+ABSL_FLAG(int64_t, max_command_output, 4 << 20,
+          "most stdout a command kind's job may write; beyond it the program "
+          "is killed and the job fails");
+
+namespace jobpool {
+namespace {
+
+// Every --command, which Abseil's flags cannot repeat: taken out of argv
+// before the other flags are parsed.
+std::vector<std::string>& CommandFlags() {
+  static std::vector<std::string> flags;
+  return flags;
+}
+
+std::vector<char*> TakeCommandFlags(int argc, char** argv) {
+  std::vector<char*> rest = {argv[0]};
+  bool flags_ended = false;
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (flags_ended || arg == "--") {
+      flags_ended = true;
+      rest.push_back(argv[i]);
+    } else if ((arg == "--command" || arg == "-command") && i + 1 < argc) {
+      CommandFlags().emplace_back(argv[++i]);
+    } else if (absl::StartsWith(arg, "--command=") ||
+               absl::StartsWith(arg, "-command=")) {
+      CommandFlags().emplace_back(arg.substr(arg.find('=') + 1));
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  return rest;
+}
+
+CommandConfig CommandFromProto(const v1::CommandKindConfig& c) {
+  CommandConfig out;
+  out.name = c.name();
+  out.description = c.description();
+  out.argv.assign(c.argv().begin(), c.argv().end());
+  out.working_dir = c.working_dir();
+  for (const auto& [name, value] : c.env()) out.env.emplace_back(name, value);
+  std::sort(out.env.begin(), out.env.end());
+  out.arg_params.assign(c.arg_params().begin(), c.arg_params().end());
+  out.env_params.assign(c.env_params().begin(), c.env_params().end());
+  if (c.has_timeout()) out.timeout = jobpool::FromProto(c.timeout());
+  out.max_output_bytes = c.max_output_bytes();
+  if (c.has_kill_grace()) out.kill_grace = jobpool::FromProto(c.kill_grace());
+  return out;
+}
+
+absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
+  v1::ServerConfig config;
+  if (path.empty()) return config;
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &config)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a valid jobpool.v1.ServerConfig"));
+  }
+  return config;
+}
+
+// Routes a pool's log lines (a task's uncaught exception, a thread that
+// would not start) to the server log.
+void PoolLog(absl::LogSeverity severity, absl::string_view message) {
+  const auto level = severity == absl::LogSeverity::kInfo ? spdlog::level::info
+                     : severity == absl::LogSeverity::kWarning
+                         ? spdlog::level::warn
+                         : spdlog::level::err;
+  spdlog::log(level, "pool: {}", std::string(message));
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+    return "jobpoold";
+  }
+  return name;
+}
+
+int Serve(KindRegistry& kinds) {
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("jobpoold"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ jobpoold: %v");
+  auto config = LoadConfig(absl::GetFlag(FLAGS_config));
+  if (!config.ok()) {
+    spdlog::error("{}", std::string(config.status().message()));
+    return 2;
+  }
+  ManagerOptions manager_options;
+  manager_options.replica = !config->replica().empty() ? config->replica()
+                            : !absl::GetFlag(FLAGS_replica).empty()
+                                ? absl::GetFlag(FLAGS_replica)
+                                : HostName();
+  manager_options.max_payload_bytes =
+      config->max_payload_bytes() > 0 ? config->max_payload_bytes()
+                                      : absl::GetFlag(FLAGS_max_payload_bytes);
+  manager_options.max_retained_jobs =
+      config->max_retained_jobs() > 0 ? config->max_retained_jobs()
+                                      : absl::GetFlag(FLAGS_max_retained_jobs);
+  manager_options.max_live_jobs = manager_options.max_retained_jobs;
+  manager_options.retention = config->has_retention()
+                                  ? FromProto(config->retention())
+                                  : absl::GetFlag(FLAGS_retention);
+  manager_options.default_job_timeout =
+      absl::GetFlag(FLAGS_default_job_timeout);
+  const absl::Duration grace = config->has_grace_period()
+                                   ? FromProto(config->grace_period())
+                                   : absl::GetFlag(FLAGS_grace_period);
+
+  std::vector<PoolConfig> pools;
+  for (const v1::PoolConfig& p : config->pools()) {
+    PoolConfig pool;
+    pool.name = p.name();
+    pool.size = p.size();
+    pool.options.nonblocking = p.nonblocking();
+    pool.options.max_blocking_tasks = p.max_blocking_tasks();
+    if (p.has_expiry()) pool.options.expiry = FromProto(p.expiry());
+    pool.options.prealloc = p.prealloc();
+    pool.options.disable_purge = p.disable_purge();
+    pool.options.logger = PoolLog;
+    pools.push_back(std::move(pool));
+  }
+  if (pools.empty()) {
+    PoolConfig pool;
+    pool.name = "default";
+    pool.size = absl::GetFlag(FLAGS_pool_size) > 0
+                    ? absl::GetFlag(FLAGS_pool_size)
+                    : static_cast<int>(std::thread::hardware_concurrency());
+    pool.options.nonblocking = absl::GetFlag(FLAGS_nonblocking);
+    pool.options.max_blocking_tasks = absl::GetFlag(FLAGS_max_blocking);
+    pool.options.expiry = absl::GetFlag(FLAGS_expiry);
+    pool.options.prealloc = absl::GetFlag(FLAGS_prealloc);
+    pool.options.logger = PoolLog;
+    pools.push_back(std::move(pool));
+  }
+  for (const PoolConfig& pool : pools) {
+    spdlog::info("pool \"{}\": size {}{}{}", pool.name, pool.size,
+                 pool.options.nonblocking ? ", non-blocking" : "",
+                 pool.options.max_blocking_tasks > 0
+                     ? absl::StrCat(", at most ",
+                                    pool.options.max_blocking_tasks, " waiting")
+                     : "");
+  }
+
+  std::vector<CommandConfig> commands;
+  for (const std::string& flag : CommandFlags()) {
+    auto command = ParseCommandFlag(flag);
+    if (!command.ok()) {
+      spdlog::error("{}", std::string(command.status().message()));
+      return 2;
+    }
+    commands.push_back(*std::move(command));
+  }
+  for (const v1::CommandKindConfig& c : config->commands()) {
+    commands.push_back(CommandFromProto(c));
+  }
+  for (CommandConfig& command : commands) {
+    if (command.max_output_bytes <= 0) {
+      command.max_output_bytes = absl::GetFlag(FLAGS_max_command_output);
+    }
+    const std::string name = command.name;
+    const std::string program = absl::StrJoin(command.argv, " ");
+    auto kind = MakeCommandKind(std::move(command));
+    absl::Status registered =
+        kind.ok() ? kinds.Register(*std::move(kind)) : kind.status();
+    if (!registered.ok()) {
+      spdlog::error("{}", std::string(registered.message()));
+      return 2;
+    }
+    spdlog::info("command kind \"{}\": {}", name, program);
+  }
+
+  const std::string replica = manager_options.replica;
+  auto manager =
+      JobManager::Create(std::move(manager_options), std::move(pools), &kinds);
+  if (!manager.ok()) {
+    spdlog::error("{}", std::string(manager.status().message()));
+    return 2;
+  }
+  ServerOptions server_options;
+  server_options.listen = !config->listen().empty()
+                              ? config->listen()
+                              : absl::GetFlag(FLAGS_listen);
+  server_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  server_options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  auto server = Server::Start(server_options, manager->get());
+  if (!server.ok()) {
+    spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  spdlog::info("serving on {} (port {}) as replica \"{}\"",
+               server_options.listen, (*server)->Port(), replica);
+
+  int signal = 0;
+  sigwait(&stop, &signal);
+  spdlog::info("{}: draining for up to {}",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT",
+               absl::FormatDuration(grace));
+  if ((*server)->Drain(grace)) {
+    spdlog::info("stopped: every admitted job finished");
+  } else {
+    spdlog::warn("stopped: jobs still running at the deadline were cancelled");
+  }
+  return 0;
+}
+
+}  // namespace
+
+ServerBuilder::ServerBuilder() : kinds_(KindRegistry::WithBuiltins()) {}
+
+ServerBuilder& ServerBuilder::RegisterKind(std::string name, JobHandler handler,
+                                           std::string description,
+                                           JobValidator validate) {
+  Kind kind;
+  kind.name = std::move(name);
+  kind.description = std::move(description);
+  kind.run = std::move(handler);
+  kind.validate = std::move(validate);
+  return RegisterKind(std::move(kind));
+}
+
+ServerBuilder& ServerBuilder::RegisterKind(Kind kind) {
+  absl::Status status = kinds_.Register(std::move(kind));
+  if (error_.ok()) error_ = std::move(status);
+  return *this;
+}
+
+int ServerBuilder::Run(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "runs jobs on bounded worker pools over gRPC (jobpool).");
+  std::vector<char*> rest = TakeCommandFlags(argc, argv);
+  absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+  if (!error_.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(error_.message()).c_str());
+    return 2;
+  }
+  return Serve(kinds_);
+}
+
+}  // namespace jobpool
