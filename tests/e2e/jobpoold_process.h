@@ -19,10 +19,13 @@ namespace jobpool::testing {
 
 class JobpooldProcess {
  public:
-  explicit JobpooldProcess(std::vector<std::string> flags) {
+  // Runs `program` (jobpoold, or a program built on ServerBuilder).
+  explicit JobpooldProcess(std::vector<std::string> flags,
+                           std::string program = JOBPOOLD_PATH) {
     int fds[2];
     if (pipe(fds) != 0) return;
-    std::vector<std::string> args = {JOBPOOLD_PATH, "--listen=127.0.0.1:0"};
+    std::vector<std::string> args = {std::move(program),
+                                     "--listen=127.0.0.1:0"};
     args.insert(args.end(), flags.begin(), flags.end());
     pid_ = fork();
     if (pid_ == 0) {

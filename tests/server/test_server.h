@@ -31,10 +31,15 @@ inline PoolConfig MakePoolConfig(std::string name, int size,
 
 class TestServer {
  public:
+  // A server with `pools`, the built-in kinds and `extra_kinds`.
   explicit TestServer(std::vector<PoolConfig> pools = {MakePoolConfig("default",
                                                                       4)},
-                      ManagerOptions options = {})
+                      ManagerOptions options = {},
+                      std::vector<Kind> extra_kinds = {})
       : kinds_(KindRegistry::WithBuiltins()) {
+    for (Kind& kind : extra_kinds) {
+      EXPECT_TRUE(kinds_.Register(std::move(kind)).ok());
+    }
     if (options.replica == ManagerOptions().replica) options.replica = "test";
     auto manager =
         JobManager::Create(std::move(options), std::move(pools), &kinds_);
