@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -112,6 +113,22 @@ std::string FormatJob(const v1::Job& job) {
   if (job.has_finished_at() && job.has_started_at()) {
     const google::protobuf::Duration ran = job.finished_at() - job.started_at();
     lines.push_back(absl::StrCat("ran      ", HumanDuration(FromProto(ran))));
+  }
+  if (job.progress() > 0 || !job.progress_message().empty()) {
+    lines.push_back(absl::StrFormat("progress %.0f%%%s%s", job.progress() * 100,
+                                    job.progress_message().empty() ? "" : "  ",
+                                    job.progress_message()));
+  }
+  if (job.has_process()) {
+    lines.push_back(job.process().signal() != 0
+                        ? absl::StrCat("signal   ", job.process().signal())
+                        : absl::StrCat("exit     ", job.process().exit_code()));
+    if (!job.process().stderr_tail().empty()) {
+      lines.push_back(absl::StrCat(
+          "stderr   ", absl::StrReplaceAll(absl::StripTrailingAsciiWhitespace(
+                                               job.process().stderr_tail()),
+                                           {{"\n", "\n         "}})));
+    }
   }
   if (!job.error().empty()) {
     lines.push_back(absl::StrCat("error    ", job.error()));
