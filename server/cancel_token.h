@@ -11,10 +11,13 @@
 // Thread safety: every method may be called concurrently.
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -30,11 +33,42 @@ class CancelToken {
   // Cancels with `reason`; the first reason wins. Returns false if the token
   // was already cancelled.
   bool Cancel(std::string reason) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_) return false;
-    cancelled_ = true;
-    reason_ = std::move(reason);
+    std::vector<std::pair<uint64_t, absl::AnyInvocable<void()>>> callbacks;
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return false;
+      cancelled_ = true;
+      reason_ = std::move(reason);
+      callbacks.swap(callbacks_);
+    }
+    for (auto& [id, fn] : callbacks) fn();
     return true;
+  }
+
+  // The time at which the token cancels itself (InfiniteFuture: never).
+  absl::Time Deadline() const { return deadline_; }
+
+  // Calls `fn` once, from Cancel() (at once if already cancelled): a wake-
+  // up for a handler blocked outside WaitFor(). Not called when the
+  // deadline passes; wait until Deadline() for that. `fn` must be quick
+  // and may run after RemoveCallback() if Cancel() is running concurrently,
+  // so it must own what it touches. Returns a handle for RemoveCallback().
+  uint64_t AddCallback(absl::AnyInvocable<void()> fn) const
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!cancelled_) {
+        callbacks_.emplace_back(next_callback_, std::move(fn));
+        return next_callback_++;
+      }
+    }
+    fn();
+    return 0;
+  }
+
+  void RemoveCallback(uint64_t id) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    std::erase_if(callbacks_, [id](const auto& c) { return c.first == id; });
   }
 
   bool IsCancelled() const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -78,6 +112,9 @@ class CancelToken {
   mutable bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   mutable bool timed_out_ ABSL_GUARDED_BY(mu_) = false;
   mutable std::string reason_ ABSL_GUARDED_BY(mu_);
+  mutable std::vector<std::pair<uint64_t, absl::AnyInvocable<void()>>>
+      callbacks_ ABSL_GUARDED_BY(mu_);
+  mutable uint64_t next_callback_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace jobpool

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -30,8 +31,12 @@ namespace {
 
 constexpr size_t kMaxParamValue = 256;
 constexpr size_t kStderrTail = 4096;
-// How often a running program's job checks for cancellation.
+// How often a job waiting for its program's exit (with its output already
+// closed) looks again; cancellation wakes it at once regardless.
 constexpr int kPollMillis = 10;
+// How often a running program is checked for having exited while
+// something it started still holds its output open.
+constexpr int kExitCheckMillis = 100;
 
 bool IsName(absl::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -173,6 +178,22 @@ class Child {
   int signal_ = 0;
 };
 
+// A pipe that Cancel() writes to, so that a job blocked in poll() wakes at
+// once; shared with the token's callback, which may outlive the job's run.
+struct Wake {
+  Fd read;
+  Fd write;
+};
+
+// Milliseconds poll() may sleep before the token's deadline passes (at
+// most a second, so a missed wake-up costs little).
+int PollTimeout(const CancelToken& token) {
+  const absl::Duration left = token.Deadline() - absl::Now();
+  if (left >= absl::Seconds(1)) return 1000;
+  if (left <= absl::ZeroDuration()) return 0;
+  return static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+}
+
 void IgnoreSigpipe() {
   static std::once_flag once;
   std::call_once(once, [] { signal(SIGPIPE, SIG_IGN); });
@@ -208,6 +229,19 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
+
+  auto wake = std::make_shared<Wake>();
+  if (absl::Status made = MakePipe(&wake->read, &wake->write); !made.ok()) {
+    return made;
+  }
+  fcntl(wake->write.Get(), F_SETFL, O_NONBLOCK);
+  const CancelToken& token = context.Token();
+  const uint64_t wake_id = token.AddCallback([wake] {
+    (void)!write(wake->write.Get(), "x", 1);
+  });
+  const absl::Cleanup remove_wake = [&token, wake_id] {
+    token.RemoveCallback(wake_id);
+  };
 
   Fd in_read, in_write, out_read, out_write, err_read, err_write;
   for (auto [r, w] : {std::pair{&in_read, &in_write},
@@ -265,13 +299,18 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
   char buffer[65536];
   while (out_read.IsOpen() || err_read.IsOpen()) {
     if (context.IsCancelled()) break;
-    pollfd fds[3];
+    pollfd fds[4];
     nfds_t n = 0;
+    fds[n++] = {wake->read.Get(), POLLIN, 0};
     if (in_write.IsOpen()) fds[n++] = {in_write.Get(), POLLOUT, 0};
     if (out_read.IsOpen()) fds[n++] = {out_read.Get(), POLLIN, 0};
     if (err_read.IsOpen()) fds[n++] = {err_read.Get(), POLLIN, 0};
-    if (poll(fds, n, kPollMillis) < 0 && errno != EINTR) break;
-    for (nfds_t i = 0; i < n; ++i) {
+    // While the program still runs, also look in on it now and then: its
+    // exit is not a poll event while a child of its holds the pipes.
+    const int timeout =
+        exited ? PollTimeout(token) : std::min(PollTimeout(token), kExitCheckMillis);
+    if (poll(fds, n, timeout) < 0 && errno != EINTR) break;
+    for (nfds_t i = 1; i < n; ++i) {
       if (fds[i].revents == 0) continue;
       const int fd = fds[i].fd;
       if (fd == in_write.Get()) {
@@ -321,7 +360,8 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
         child.Stop(config.kill_grace);
         break;
       }
-      absl::SleepFor(absl::Milliseconds(kPollMillis));
+      pollfd woken = {wake->read.Get(), POLLIN, 0};
+      poll(&woken, 1, std::min(PollTimeout(token), kPollMillis));
     }
   }
   if (errors.size() > kStderrTail) {
