@@ -57,6 +57,12 @@ bool IsPlainValue(absl::string_view value) {
   });
 }
 
+// strerror, thread-safe (GNU strerror_r).
+std::string ErrorText(int error) {
+  char buffer[256];
+  return strerror_r(error, buffer, sizeof buffer);
+}
+
 // The last non-empty line of `text`, for an error message.
 std::string LastLine(absl::string_view text) {
   text = absl::StripTrailingAsciiWhitespace(text);
@@ -118,7 +124,7 @@ absl::Status MakePipe(Fd* read_end, Fd* write_end) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("cannot create a pipe: ", std::strerror(errno)));
+        absl::StrCat("cannot create a pipe: ", ErrorText(errno)));
   }
   *read_end = Fd(fds[0]);
   *write_end = Fd(fds[1]);
@@ -191,7 +197,8 @@ int PollTimeout(const CancelToken& token) {
   const absl::Duration left = token.Deadline() - absl::Now();
   if (left >= absl::Seconds(1)) return 1000;
   if (left <= absl::ZeroDuration()) return 0;
-  return static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+  return static_cast<int>(
+      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
 }
 
 void IgnoreSigpipe() {
@@ -224,9 +231,11 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
     }
   }
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
@@ -236,17 +245,16 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
   }
   fcntl(wake->write.Get(), F_SETFL, O_NONBLOCK);
   const CancelToken& token = context.Token();
-  const uint64_t wake_id = token.AddCallback([wake] {
-    (void)!write(wake->write.Get(), "x", 1);
-  });
+  const uint64_t wake_id =
+      token.AddCallback([wake] { (void)!write(wake->write.Get(), "x", 1); });
   const absl::Cleanup remove_wake = [&token, wake_id] {
     token.RemoveCallback(wake_id);
   };
 
   Fd in_read, in_write, out_read, out_write, err_read, err_write;
-  for (auto [r, w] : {std::pair{&in_read, &in_write},
-                      std::pair{&out_read, &out_write},
-                      std::pair{&err_read, &err_write}}) {
+  for (auto [r, w] :
+       {std::pair{&in_read, &in_write}, std::pair{&out_read, &out_write},
+        std::pair{&err_read, &err_write}}) {
     if (absl::Status made = MakePipe(r, w); !made.ok()) return made;
   }
 
@@ -262,9 +270,9 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
   }
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(
-      &attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                       POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP |
+                                            POSIX_SPAWN_SETSIGMASK |
+                                            POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attributes, 0);  // Its own process group.
   sigset_t none;
   sigemptyset(&none);
@@ -279,7 +287,7 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
   posix_spawnattr_destroy(&attributes);
   if (spawned != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        config.name, ": cannot start ", argv[0], ": ", std::strerror(spawned)));
+        config.name, ": cannot start ", argv[0], ": ", ErrorText(spawned)));
   }
   Child child(pid);
   in_read.Reset();
@@ -307,16 +315,16 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
     if (err_read.IsOpen()) fds[n++] = {err_read.Get(), POLLIN, 0};
     // While the program still runs, also look in on it now and then: its
     // exit is not a poll event while a child of its holds the pipes.
-    const int timeout =
-        exited ? PollTimeout(token) : std::min(PollTimeout(token), kExitCheckMillis);
+    const int timeout = exited ? PollTimeout(token)
+                               : std::min(PollTimeout(token), kExitCheckMillis);
     if (poll(fds, n, timeout) < 0 && errno != EINTR) break;
     for (nfds_t i = 1; i < n; ++i) {
       if (fds[i].revents == 0) continue;
       const int fd = fds[i].fd;
       if (fd == in_write.Get()) {
-        const ssize_t w = write(fd, payload.data() + written,
-                                std::min<size_t>(payload.size() - written,
-                                                 sizeof buffer));
+        const ssize_t w =
+            write(fd, payload.data() + written,
+                  std::min<size_t>(payload.size() - written, sizeof buffer));
         if (w > 0) written += static_cast<size_t>(w);
         // Done, or the program stopped reading (EPIPE): no more input.
         if (written == payload.size() || (w < 0 && errno != EAGAIN)) {
@@ -374,21 +382,19 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
   }
   if (overflow) {
     return absl::FailedPreconditionError(
-        absl::StrCat(config.name, ": output exceeded ",
-                     config.max_output_bytes, " bytes; the program was killed"));
+        absl::StrCat(config.name, ": output exceeded ", config.max_output_bytes,
+                     " bytes; the program was killed"));
   }
   const std::string last_line = LastLine(errors);
   if (child.TermSignal() != 0) {
-    return absl::AbortedError(absl::StrCat(config.name, ": killed by signal ",
-                                           child.TermSignal(),
-                                           last_line.empty() ? "" : ": ",
-                                           last_line));
+    return absl::AbortedError(
+        absl::StrCat(config.name, ": killed by signal ", child.TermSignal(),
+                     last_line.empty() ? "" : ": ", last_line));
   }
   if (child.ExitCode() != 0) {
-    return absl::AbortedError(absl::StrCat(config.name, ": exit code ",
-                                           child.ExitCode(),
-                                           last_line.empty() ? "" : ": ",
-                                           last_line));
+    return absl::AbortedError(
+        absl::StrCat(config.name, ": exit code ", child.ExitCode(),
+                     last_line.empty() ? "" : ": ", last_line));
   }
   return output;
 }
@@ -397,9 +403,9 @@ absl::StatusOr<std::string> Run(const CommandConfig& config,
 
 absl::StatusOr<Kind> MakeCommandKind(CommandConfig config) {
   if (!IsName(config.name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "command kind name \"", config.name,
-        "\" must be letters, digits, '_' or '-'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("command kind name \"", config.name,
+                     "\" must be letters, digits, '_' or '-'"));
   }
   const std::string where = absl::StrCat("command kind \"", config.name, "\"");
   if (config.argv.empty() || !absl::StartsWith(config.argv[0], "/")) {
@@ -416,9 +422,9 @@ absl::StatusOr<Kind> MakeCommandKind(CommandConfig config) {
   if (!config.working_dir.empty()) {
     struct stat dir;
     if (stat(config.working_dir.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": working directory \"", config.working_dir,
-          "\" does not exist"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": working directory \"", config.working_dir,
+                       "\" does not exist"));
     }
   }
   for (const auto* names : {&config.arg_params, &config.env_params}) {
@@ -460,8 +466,8 @@ absl::StatusOr<Kind> MakeCommandKind(CommandConfig config) {
 absl::StatusOr<CommandConfig> ParseCommandFlag(absl::string_view text) {
   const size_t eq = text.find('=');
   if (eq == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--command \"", text, "\": want NAME=PROGRAM [ARG...]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--command \"", text, "\": want NAME=PROGRAM [ARG...]"));
   }
   CommandConfig config;
   config.name = std::string(absl::StripAsciiWhitespace(text.substr(0, eq)));

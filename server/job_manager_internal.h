@@ -15,8 +15,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "server/cancel_token.h"
-#include "server/kind_registry.h"
 #include "server/job_manager.h"
+#include "server/kind_registry.h"
 #include "server/latency_window.h"
 #include "server/proto_time.h"
 

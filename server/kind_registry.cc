@@ -46,11 +46,10 @@ absl::StatusOr<int64_t> Sha256Rounds(const JobInput& input) {
 }
 
 Kind Noop() {
-  return {
-      "noop", "does nothing", nullptr,
-      [](const JobInput&, JobContext&) -> absl::StatusOr<std::string> {
-        return std::string();
-      }};
+  return {"noop", "does nothing", nullptr,
+          [](const JobInput&, JobContext&) -> absl::StatusOr<std::string> {
+            return std::string();
+          }};
 }
 
 Kind Sleep() {
@@ -66,11 +65,11 @@ Kind Sleep() {
 }
 
 Kind Echo() {
-  return {"echo", "returns the payload", nullptr,
-          [](const JobInput& input,
-             JobContext&) -> absl::StatusOr<std::string> {
-            return std::string(input.payload);
-          }};
+  return {
+      "echo", "returns the payload", nullptr,
+      [](const JobInput& input, JobContext&) -> absl::StatusOr<std::string> {
+        return std::string(input.payload);
+      }};
 }
 
 Kind Sha256() {
@@ -95,13 +94,13 @@ Kind Sha256() {
 }
 
 Kind Fail() {
-  return {"fail", "fails with params.message (for tests)", nullptr,
-          [](const JobInput& input,
-             JobContext&) -> absl::StatusOr<std::string> {
-            std::string message = Param(input, "message");
-            if (message.empty()) message = "failed as asked";
-            return absl::AbortedError(message);
-          }};
+  return {
+      "fail", "fails with params.message (for tests)", nullptr,
+      [](const JobInput& input, JobContext&) -> absl::StatusOr<std::string> {
+        std::string message = Param(input, "message");
+        if (message.empty()) message = "failed as asked";
+        return absl::AbortedError(message);
+      }};
 }
 
 constexpr size_t kMaxProgressMessage = 200;

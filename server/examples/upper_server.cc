@@ -46,9 +46,11 @@ absl::StatusOr<std::string> Upper(const jobpool::JobInput& input,
     if (!context.Token().WaitFor(*delay)) {
       return absl::CancelledError(context.Token().Reason());
     }
-    out += absl::AsciiStrToUpper(input.payload.substr(i * kChunkBytes, kChunkBytes));
-    context.ReportProgress(static_cast<double>(i + 1) / static_cast<double>(chunks),
-                           absl::StrCat("chunk ", i + 1, " of ", chunks));
+    out += absl::AsciiStrToUpper(
+        input.payload.substr(i * kChunkBytes, kChunkBytes));
+    context.ReportProgress(
+        static_cast<double>(i + 1) / static_cast<double>(chunks),
+        absl::StrCat("chunk ", i + 1, " of ", chunks));
   }
   return out;
 }
@@ -61,6 +63,8 @@ int main(int argc, char** argv) {
       "upper", Upper,
       "upper-cases the payload, 4 bytes at a time (params.chunk_delay "
       "between chunks); reports progress",
-      [](const jobpool::JobInput& input) { return ChunkDelay(input).status(); });
+      [](const jobpool::JobInput& input) {
+        return ChunkDelay(input).status();
+      });
   return builder.Run(argc, argv);
 }

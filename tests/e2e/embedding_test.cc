@@ -51,8 +51,8 @@ TEST(EmbeddingTest, ARegisteredKindRunsAndReportsProgress) {
   EXPECT_THAT(names, ::testing::IsSupersetOf({"upper", "sleep", "echo"}));
 
   // 10 chunks, 100ms apart.
-  auto job = client->Submit(Upper("abcdefghijklmnopqrstuvwxyz0123456789abcd",
-                                  "100ms"));
+  auto job = client->Submit(
+      Upper("abcdefghijklmnopqrstuvwxyz0123456789abcd", "100ms"));
   ASSERT_THAT(job.status(), IsOk());
   v1::Job seen;
   ASSERT_TRUE(WaitUntil([&] {

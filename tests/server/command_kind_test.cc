@@ -223,8 +223,7 @@ TEST(CommandKindTest, CancelEndsARunningCommandAndFreesTheWorker) {
   *request.mutable_job() = Spec("sleeper");
   v1::SubmitResponse submitted;
   auto context = Deadline(absl::Seconds(60));
-  ASSERT_TRUE(
-      server.stub().Submit(context.get(), request, &submitted).ok());
+  ASSERT_TRUE(server.stub().Submit(context.get(), request, &submitted).ok());
   ASSERT_TRUE(WaitUntil([&] { return !ReadFile(pids + "/group").empty(); }));
 
   v1::CancelJobRequest cancel;
@@ -263,10 +262,9 @@ TEST(CommandKindTest, OnlyAllowListedPlainParametersReachTheProgram) {
       RunJob(server, Spec("show", {{"width", "64"}, {"mode", "fast"}}));
   EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
   // Only the declared environment (and the PWD the shell adds itself).
-  EXPECT_EQ(job.output(),
-            absl::StrCat("fixed --width=64|", scripts.dir(),
-                         "|FOO=bar JOBPOOL_PARAM_MODE=fast PWD=",
-                         scripts.dir(), " \n"));
+  EXPECT_EQ(job.output(), absl::StrCat("fixed --width=64|", scripts.dir(),
+                                       "|FOO=bar JOBPOOL_PARAM_MODE=fast PWD=",
+                                       scripts.dir(), " \n"));
 
   for (const auto& [name, value] :
        std::vector<std::pair<std::string, std::string>>{
@@ -297,9 +295,9 @@ TEST(CommandKindTest, BadDeclarationsAreRefused) {
                        HasSubstr("does not exist")));
   EXPECT_THAT(MakeCommandKind(Command("x", {not_executable})).status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(MakeCommandKind(Command("x", {"cat"})).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("absolute path")));
+  EXPECT_THAT(
+      MakeCommandKind(Command("x", {"cat"})).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("absolute path")));
   EXPECT_THAT(MakeCommandKind(Command("x", {scripts.dir()})).status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(MakeCommandKind(Command("bad name", {"/bin/cat"})).status(),

@@ -17,8 +17,8 @@ TEST(JobManagerTest, AHandlerThatThrowsFailsItsJob) {
   KindRegistry kinds = KindRegistry::WithBuiltins();
   ASSERT_TRUE(kinds
                   .Register({"explode", "throws", nullptr,
-                             [](const JobInput&, JobContext&)
-                                 -> absl::StatusOr<std::string> {
+                             [](const JobInput&,
+                                JobContext&) -> absl::StatusOr<std::string> {
                                throw std::runtime_error("kaboom");
                              }})
                   .ok());
