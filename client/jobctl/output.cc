@@ -166,11 +166,12 @@ std::string FormatPool(const v1::PoolStats& p) {
   };
   const v1::JobTotals& t = p.totals();
   return absl::StrFormat(
-      "%-12s %-8s %9s %7d %5d %6s %7d %9d %9d %6d %9d %8d %8d  %s  %s",
+      "%-12s %-8s %9s %7d %5d %6s %7d %7d %9d %9d %6d %9d %8d %8d  %s  %s",
       p.name(), p.state() == v1::POOL_STATE_RELEASED ? "released" : "open",
       cap(p.capacity()), p.running(), p.busy(), cap(p.free()), p.waiting(),
-      t.submitted(), t.succeeded(), t.failed(), t.cancelled(), t.timed_out(),
-      t.rejected(), Percentiles(p.queue_wait()), Percentiles(p.run_time()));
+      p.overdue(), t.submitted(), t.succeeded(), t.failed(), t.cancelled(),
+      t.timed_out(), t.rejected(), Percentiles(p.queue_wait()),
+      Percentiles(p.run_time()));
 }
 
 std::string FormatStats(const v1::StatsResponse& stats) {
@@ -184,10 +185,10 @@ std::string FormatStats(const v1::StatsResponse& stats) {
                    stats.threads(), "  retained ", stats.retained_jobs(),
                    " jobs, ", stats.retained_batches(), " batches"));
   lines.push_back(absl::StrFormat(
-      "%-12s %-8s %9s %7s %5s %6s %7s %9s %9s %6s %9s %8s %8s  %s  %s", "POOL",
-      "STATE", "CAPACITY", "RUNNING", "BUSY", "FREE", "WAITING", "SUBMITTED",
-      "SUCCEEDED", "FAILED", "CANCELLED", "TIMEDOUT", "REJECTED",
-      "QUEUE p50/p99", "RUN p50/p99"));
+      "%-12s %-8s %9s %7s %5s %6s %7s %7s %9s %9s %6s %9s %8s %8s  %s  %s",
+      "POOL", "STATE", "CAPACITY", "RUNNING", "BUSY", "FREE", "WAITING",
+      "OVERDUE", "SUBMITTED", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEDOUT",
+      "REJECTED", "QUEUE p50/p99", "RUN p50/p99"));
   for (const v1::PoolStats& pool : stats.pools()) {
     lines.push_back(FormatPool(pool));
   }
