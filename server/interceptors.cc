@@ -46,12 +46,46 @@ class RetryPushbackFactory final : public ServerInterceptorFactoryInterface {
   }
 };
 
+class HandledCounter final : public Interceptor {
+ public:
+  HandledCounter(Metrics* metrics, const char* method)
+      : metrics_(metrics), method_(method) {}
+
+  void Intercept(InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const auto code =
+          static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
+      metrics_->RpcHandled(method_, absl::StatusCodeToString(code));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  Metrics* const metrics_;
+  const char* const method_;
+};
+
+class HandledCounterFactory final : public ServerInterceptorFactoryInterface {
+ public:
+  explicit HandledCounterFactory(Metrics* metrics) : metrics_(metrics) {}
+  Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
+    return new HandledCounter(metrics_, info->method());
+  }
+
+ private:
+  Metrics* const metrics_;
+};
+
 }  // namespace
 
 std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>>
-MakeServerInterceptors() {
+MakeServerInterceptors(Metrics* metrics) {
   std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>> out;
   out.push_back(std::make_unique<RetryPushbackFactory>());
+  if (metrics != nullptr) {
+    out.push_back(std::make_unique<HandledCounterFactory>(metrics));
+  }
   return out;
 }
 

@@ -8,17 +8,22 @@
 // trailer, which gRPC's own client retry policy honours. So a client that
 // enables retries in its service config waits as long as the server asked,
 // with no retry loop of its own.
+//
+// HandledCounter: counts every finished RPC by method and status code in
+// Metrics (when metrics are on).
 
 #include <memory>
 #include <vector>
 
 #include "grpcpp/support/server_interceptor.h"
+#include "server/metrics.h"
 
 namespace jobpool {
 
+// `metrics` may be null (metrics off); it must outlive the server.
 std::vector<
     std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-MakeServerInterceptors();
+MakeServerInterceptors(Metrics* metrics);
 
 }  // namespace jobpool
 

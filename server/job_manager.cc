@@ -122,6 +122,7 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
     bool* reused) {
   *reused = false;
   if (draining_) {
+    if (observer_ != nullptr) observer_->JobRefused(pool.name, "draining");
     return WithRetryDelay(
         absl::UnavailableError("server is draining; retry on another replica"),
         options_.retry_after);
@@ -151,6 +152,8 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
     }
   }
   if (live_jobs_ >= options_.max_live_jobs) {
+    if (observer_ != nullptr)
+      observer_->JobRefused(pool.name, "retention_full");
     return WithRetryDelay(
         absl::ResourceExhaustedError(
             absl::StrCat("retention full: ", live_jobs_, " unfinished jobs")),
@@ -171,6 +174,7 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
   job->timeout = std::min(job->timeout, kind->timeout);
   job->key = spec.idempotency_key();
   job->fingerprint = std::move(fingerprint);
+  if (observer_ != nullptr) observer_->JobSubmitted(pool.name, kind->name);
   job->queued_at = absl::Now();
   job->token = std::make_shared<CancelToken>();
   if (batch != nullptr) {
@@ -250,6 +254,7 @@ absl::Status JobManager::Dispatch(const JobPtr& job, AdmitFn on_admit,
       absl::MutexLock lock(&mu_);
       // Refused at once: the caller hears it from the return value.
       job->on_admit = nullptr;
+      job->reject_reason = IsPoolOverload(refusal) ? "overloaded" : "released";
       EraseId(job->waiters, caller_waiter);
     }
     Finish(job, v1::JOB_STATE_REJECTED, "", std::string(refusal.message()));
@@ -274,6 +279,7 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
       if (cancelled && job->token->IsCancelled()) {
         status = absl::CancelledError(job->token->Reason());
       }
+      if (!cancelled) job->reject_reason = "released";
       snapshot = ToProtoLocked(*job);
     }
     const std::string message(status.message());
@@ -298,6 +304,10 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
     PoolEntry& pool = *pools_.find(job->pool)->second;
     pool.queue_wait.Record(job->started_at - job->queued_at);
     pool.running.insert(job.get());
+    if (observer_ != nullptr) {
+      observer_->JobStarted(job->pool, job->kind->name,
+                            job->started_at - job->queued_at);
+    }
     on_admit = std::move(job->on_admit);
     job->on_admit = nullptr;
     if (on_admit) snapshot = ToProtoLocked(*job);
@@ -372,6 +382,12 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
       entry.run_time.Record(job->finished_at - job->started_at);
     }
     entry.running.erase(job.get());
+    if (observer_ != nullptr) {
+      observer_->JobFinished(job->pool, job->kind->name, state,
+                             job->admitted ? job->finished_at - job->started_at
+                                           : absl::ZeroDuration(),
+                             job->reject_reason);
+    }
     finished_jobs_.push_back(job->id);
     for (auto& [id, fn] : job->waiters) job_waiters.push_back(std::move(fn));
     job->waiters.clear();

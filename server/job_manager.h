@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "core/pool.h"
 #include "jobpool/v1/jobpool.pb.h"
+#include "server/job_observer.h"
 #include "server/kind_registry.h"
 #include "server/latency_window.h"
 
@@ -129,6 +130,10 @@ class JobManager {
                                               absl::Duration timeout);
 
   v1::StatsResponse Stats();
+
+  // Tells `observer` about every job from now on (nullptr: nobody). Set it
+  // before serving; it must outlive the manager.
+  void SetObserver(JobObserver* observer) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<const Kind*> Kinds() const { return kinds_->List(); }
 
   // Refuses new jobs with UNAVAILABLE from now on.
@@ -216,6 +221,7 @@ class JobManager {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  JobObserver* observer_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace jobpool

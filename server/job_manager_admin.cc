@@ -15,6 +15,11 @@ using internal::IsFinal;
 
 // Pool administration, statistics and drain.
 
+void JobManager::SetObserver(JobObserver* observer) {
+  absl::MutexLock lock(&mu_);
+  observer_ = observer;
+}
+
 v1::PoolStats JobManager::PoolStatsLocked(const PoolEntry& entry) const {
   const PoolStats s = entry.pool->Stats();
   v1::PoolStats out;

@@ -82,6 +82,8 @@ struct JobManager::JobRecord {
   std::optional<Ticket> ticket;  // while queued in the pool
   bool admitted = false;
   std::shared_ptr<CancelToken> token;
+  // Why it was REJECTED, for metrics: "overloaded" or "released".
+  std::string reject_reason;
   // Progress and process result, written by the handler as it runs.
   std::shared_ptr<JobReport> report = std::make_shared<JobReport>();
   AdmitFn on_admit;

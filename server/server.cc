@@ -27,6 +27,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::unique_ptr<Server> server(
       new Server(manager, std::make_unique<JobPoolService>(manager)));
+  if (!options.metrics_listen.empty()) {
+    server->metrics_ =
+        std::make_unique<Metrics>([manager] { return manager->Stats(); });
+    auto http =
+        HttpServer::Start(options.metrics_listen, server->metrics_.get());
+    if (!http.ok()) return http.status();
+    server->http_ = *std::move(http);
+    manager->SetObserver(server->metrics_.get());
+  }
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
@@ -49,7 +58,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                              Millis(options.max_connection_age));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                              Millis(options.max_connection_age_grace));
-  builder.experimental().SetInterceptorCreators(MakeServerInterceptors());
+  builder.experimental().SetInterceptorCreators(
+      MakeServerInterceptors(server->metrics_.get()));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
@@ -74,10 +84,16 @@ bool Server::Drain(absl::Duration grace) {
 }
 
 void Server::Shutdown() {
-  if (server_ == nullptr) return;
-  server_->Shutdown(absl::ToChronoTime(absl::Now()));
-  server_->Wait();
-  server_.reset();
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    server_->Wait();
+    server_.reset();
+  }
+  http_.reset();
+  if (metrics_ != nullptr) {
+    manager_->SetObserver(nullptr);
+    metrics_.reset();
+  }
 }
 
 }  // namespace jobpool

@@ -20,7 +20,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "server/http_server.h"
 #include "server/job_manager.h"
+#include "server/metrics.h"
 #include "server/service.h"
 
 namespace jobpool {
@@ -35,6 +37,8 @@ struct ServerOptions {
   // rebalance over replicas added since they connected.
   absl::Duration max_connection_age = absl::Minutes(5);
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // HOST:PORT of the HTTP port serving /metrics (Prometheus); empty: off.
+  std::string metrics_listen;
 };
 
 class Server {
@@ -46,6 +50,8 @@ class Server {
 
   // The port actually bound (useful with port 0).
   int Port() const { return port_; }
+  // The metrics port actually bound; 0 when metrics are off.
+  int MetricsPort() const { return http_ == nullptr ? 0 : http_->Port(); }
 
   // SIGTERM: health says NOT_SERVING, new jobs get UNAVAILABLE, admitted
   // jobs finish within `grace` (then are cancelled) and their waiters are
@@ -61,6 +67,8 @@ class Server {
 
   JobManager* const manager_;
   std::unique_ptr<JobPoolService> service_;
+  std::unique_ptr<Metrics> metrics_;  // Null when metrics are off.
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -60,6 +60,9 @@ ABSL_FLAG(std::vector<std::string>, command, {},
           "NAME=PROGRAM [ARG...]: a command kind running PROGRAM (an "
           "absolute path) with the payload on stdin; repeat the flag for "
           "more. Parameters, environment and limits: the config file");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT of an HTTP port serving Prometheus metrics at /metrics "
+          "(e.g. 127.0.0.1:9464; 0.0.0.0:9464 in a container); empty: off");
 ABSL_FLAG(int64_t, max_command_output, 4 << 20,
           "most stdout a command kind's job may write; beyond it the program "
           "is killed and the job fails");
@@ -256,6 +259,9 @@ int Serve(KindRegistry& kinds) {
                               : absl::GetFlag(FLAGS_listen);
   server_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  server_options.metrics_listen = !config->metrics_listen().empty()
+                                      ? config->metrics_listen()
+                                      : absl::GetFlag(FLAGS_metrics_listen);
   auto server = Server::Start(server_options, manager->get());
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
@@ -263,6 +269,10 @@ int Serve(KindRegistry& kinds) {
   }
   spdlog::info("serving on {} (port {}) as replica \"{}\"",
                server_options.listen, (*server)->Port(), replica);
+  if ((*server)->MetricsPort() != 0) {
+    spdlog::info("metrics on http://{}/metrics (port {})",
+                 server_options.metrics_listen, (*server)->MetricsPort());
+  }
 
   int signal = 0;
   sigwait(&stop, &signal);

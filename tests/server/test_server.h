@@ -35,7 +35,7 @@ class TestServer {
   explicit TestServer(std::vector<PoolConfig> pools = {MakePoolConfig("default",
                                                                       4)},
                       ManagerOptions options = {},
-                      std::vector<Kind> extra_kinds = {})
+                      std::vector<Kind> extra_kinds = {}, bool metrics = false)
       : kinds_(KindRegistry::WithBuiltins()) {
     for (Kind& kind : extra_kinds) {
       EXPECT_TRUE(kinds_.Register(std::move(kind)).ok());
@@ -47,6 +47,7 @@ class TestServer {
     manager_ = *std::move(manager);
     ServerOptions server_options;
     server_options.listen = "127.0.0.1:0";
+    if (metrics) server_options.metrics_listen = "127.0.0.1:0";
     auto server = Server::Start(server_options, manager_.get());
     EXPECT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);

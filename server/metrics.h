@@ -1,0 +1,81 @@
+#ifndef JOBPOOL_SERVER_METRICS_H_
+#define JOBPOOL_SERVER_METRICS_H_
+
+// Metrics
+//
+// jobpoold's Prometheus metrics (prometheus-cpp for the types and the text
+// format), fed by JobManager (as its JobObserver) and by the gRPC
+// interceptor; pool gauges are read from Stats at each scrape.
+//
+//   jobpool_jobs_submitted_total{pool,kind}
+//   jobpool_jobs_finished_total{pool,kind,state}     state: succeeded, failed,
+//                                                     cancelled, timed_out,
+//                                                     rejected
+//   jobpool_jobs_rejected_total{pool,reason}         reason: overloaded,
+//   released,
+//                                                     draining, retention_full
+//   jobpool_queue_wait_seconds{pool,kind}            histogram
+//   jobpool_run_seconds{pool,kind}                   histogram
+//   jobpool_pool_capacity / _running / _busy / _waiting / _overdue {pool}
+//   jobpool_grpc_server_handled_total{method,code}
+//   jobpool_process_resident_memory_bytes, jobpool_process_threads
+//
+// Thread safety: every method may be called concurrently.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "jobpool/v1/jobpool.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "server/job_observer.h"
+
+namespace jobpool {
+
+class Metrics final : public JobObserver {
+ public:
+  // `stats` is read at each scrape for the gauges.
+  explicit Metrics(std::function<v1::StatsResponse()> stats);
+
+  void JobSubmitted(absl::string_view pool, absl::string_view kind) override;
+  void JobRefused(absl::string_view pool, absl::string_view reason) override;
+  void JobStarted(absl::string_view pool, absl::string_view kind,
+                  absl::Duration queue_wait) override;
+  void JobFinished(absl::string_view pool, absl::string_view kind,
+                   v1::JobState state, absl::Duration run_time,
+                   absl::string_view reject_reason) override;
+
+  // A finished RPC: its full method name ("/jobpool.v1.JobPool/Submit") and
+  // status code name ("OK", "RESOURCE_EXHAUSTED", ...).
+  void RpcHandled(absl::string_view method, absl::string_view code);
+
+  // The Prometheus text exposition format (version 0.0.4).
+  std::string Scrape();
+
+ private:
+  const std::function<v1::StatsResponse()> stats_;
+  prometheus::Registry registry_;
+  prometheus::Family<prometheus::Counter>& submitted_;
+  prometheus::Family<prometheus::Counter>& finished_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Histogram>& queue_wait_;
+  prometheus::Family<prometheus::Histogram>& run_time_;
+  prometheus::Family<prometheus::Gauge>& capacity_;
+  prometheus::Family<prometheus::Gauge>& running_;
+  prometheus::Family<prometheus::Gauge>& busy_;
+  prometheus::Family<prometheus::Gauge>& waiting_;
+  prometheus::Family<prometheus::Gauge>& overdue_;
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Gauge& resident_memory_;
+  prometheus::Gauge& threads_;
+};
+
+}  // namespace jobpool
+
+#endif  // JOBPOOL_SERVER_METRICS_H_
