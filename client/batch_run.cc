@@ -85,10 +85,16 @@ void BatchRun::State::OnDone(absl::Status status) {
 }
 
 BatchRun::BatchRun(std::shared_ptr<State> state,
-                   std::function<absl::Status(const std::string&)> cancel_batch)
-    : state_(std::move(state)), cancel_batch_(std::move(cancel_batch)) {}
+                   std::function<absl::Status(const std::string&)> cancel_batch,
+                   std::thread reader)
+    : state_(std::move(state)),
+      cancel_batch_(std::move(cancel_batch)),
+      reader_(std::move(reader)) {}
 
-BatchRun::~BatchRun() { (void)Wait(); }
+BatchRun::~BatchRun() {
+  (void)Wait();
+  reader_.join();
+}
 
 std::string BatchRun::BatchId() const {
   absl::MutexLock lock(&state_->mu);

@@ -15,10 +15,10 @@
 //   while (!run->WaitFor(absl::Milliseconds(100))) Draw(run->Progress());
 //   absl::StatusOr<v1::WaitBatchResponse> done = run->Wait();
 //
-// Callbacks run on gRPC's threads, one at a time, in the order the server
-// sent the results: keep them short. The handle may be destroyed at any
-// time; its destructor waits for the stream to end (Cancel() first to end
-// it sooner). It must not outlive the Client that started it.
+// Callbacks run on the batch's reader thread, one at a time, in the order
+// the server sent the results: keep them short. The handle may be destroyed
+// at any time; its destructor waits for the stream to end (Cancel() first
+// to end it sooner). It must not outlive the Client that started it.
 //
 // Thread safety: every method may be called concurrently.
 
@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,7 +54,8 @@ class BatchRun {
   struct State;
   // Used by Client::StartBatch().
   BatchRun(std::shared_ptr<State> state,
-           std::function<absl::Status(const std::string&)> cancel_batch);
+           std::function<absl::Status(const std::string&)> cancel_batch,
+           std::thread reader);
   ~BatchRun();
   BatchRun(const BatchRun&) = delete;
   BatchRun& operator=(const BatchRun&) = delete;
@@ -79,6 +81,7 @@ class BatchRun {
  private:
   std::shared_ptr<State> state_;
   std::function<absl::Status(const std::string&)> cancel_batch_;
+  std::thread reader_;  // Reads the stream into state_.
 };
 
 }  // namespace jobpool

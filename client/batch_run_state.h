@@ -1,8 +1,7 @@
 #ifndef JOBPOOL_CLIENT_BATCH_RUN_STATE_H_
 #define JOBPOOL_CLIENT_BATCH_RUN_STATE_H_
 
-// What a BatchRun shares with the stream reactor that feeds it; either may
-// outlive the other.
+// What a BatchRun shares with the thread that reads its stream.
 
 #include <cstdint>
 #include <functional>
@@ -20,7 +19,7 @@ namespace jobpool {
 struct BatchRun::State {
   State(int64_t total, BatchRunOptions options);
 
-  // From the reactor: one message, in stream order; then the end.
+  // From the reader: one message, in stream order; then the end.
   void OnMessage(const v1::RunBatchResponse& message);
   void OnDone(absl::Status status);
 

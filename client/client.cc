@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -65,52 +66,24 @@ absl::string_view ReplicaOf(absl::string_view id) {
   return id.substr(0, id.find('/'));
 }
 
-class RunBatchReactor final
-    : public grpc::ClientReadReactor<v1::RunBatchResponse> {
- public:
-  using LearnFn = std::function<void(const std::string&, const std::string&)>;
-
-  RunBatchReactor(std::shared_ptr<BatchRun::State> state,
-                  std::unique_ptr<grpc::ClientContext> context,
-                  std::unique_ptr<Stub> stub, v1::RunBatchRequest request,
-                  LearnFn learn)
-      : state_(std::move(state)),
-        context_(std::move(context)),
-        stub_(std::move(stub)),
-        request_(std::move(request)),
-        learn_(std::move(learn)) {}
-
-  void Start() {
-    state_->cancel_stream = [context = context_.get()] {
-      context->TryCancel();
-    };
-    stub_->async()->RunBatch(context_.get(), &request_, this);
-    StartRead(&response_);
-    StartCall();
+// Reads a RunBatch stream to its end on its own thread, feeding `state`.
+// (A thread per batch in flight, on the client: the callback API's
+// completion-queue threads showed a reference-count race in this gRPC
+// version when channels come and go.)
+void ReadBatch(
+    const std::shared_ptr<BatchRun::State>& state,
+    const std::shared_ptr<grpc::ClientContext>& context,
+    std::unique_ptr<Stub> stub, const v1::RunBatchRequest& request,
+    const std::function<void(const std::string&, std::string)>& learn) {
+  std::unique_ptr<grpc::ClientReader<v1::RunBatchResponse>> reader =
+      stub->RunBatch(context.get(), request);
+  v1::RunBatchResponse message;
+  while (reader->Read(&message)) {
+    if (message.has_batch_id()) learn(message.batch_id(), context->peer());
+    state->OnMessage(message);
   }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone() follows.
-    if (response_.has_batch_id()) {
-      learn_(response_.batch_id(), context_->peer());
-    }
-    state_->OnMessage(response_);
-    StartRead(&response_);
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    state_->OnDone(FromGrpcStatus(status));
-    delete this;
-  }
-
- private:
-  std::shared_ptr<BatchRun::State> state_;
-  std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<Stub> stub_;
-  v1::RunBatchRequest request_;
-  LearnFn learn_;
-  v1::RunBatchResponse response_;
-};
+  state->OnDone(FromGrpcStatus(reader->Finish()));
+}
 
 }  // namespace
 
@@ -411,17 +384,24 @@ std::unique_ptr<BatchRun> Client::StartBatch(std::vector<v1::JobSpec> jobs,
   request.mutable_jobs()->Add(std::make_move_iterator(jobs.begin()),
                               std::make_move_iterator(jobs.end()));
   auto state = std::make_shared<BatchRun::State>(total, std::move(options));
+  std::shared_ptr<grpc::ClientContext> context =
+      impl_->Context(absl::InfiniteDuration());
+  // Called under the state's lock while the stream runs, so `context`
+  // (owned by the reader thread until then) is alive.
+  state->cancel_stream = [raw = context.get()] { raw->TryCancel(); };
   Impl* impl = impl_.get();
-  auto* reactor = new RunBatchReactor(
-      state, impl->Context(absl::InfiniteDuration()),
-      v1::JobPool::NewStub(impl->balanced), std::move(request),
-      [impl](const std::string& id, const std::string& peer) {
-        impl->Learn(id, peer);
-      });
-  reactor->Start();
+  std::thread reader([state, context,
+                      stub = v1::JobPool::NewStub(impl->balanced),
+                      request = std::move(request), impl]() mutable {
+    ReadBatch(state, context, std::move(stub), request,
+              [impl](const std::string& id, const std::string& peer) {
+                impl->Learn(id, peer);
+              });
+  });
   return std::make_unique<BatchRun>(
       std::move(state),
-      [this](const std::string& id) { return CancelBatch(id).status(); });
+      [this](const std::string& id) { return CancelBatch(id).status(); },
+      std::move(reader));
 }
 
 absl::StatusOr<v1::WaitBatchResponse> Client::RunBatch(

@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <exception>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 

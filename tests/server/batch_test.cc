@@ -46,8 +46,12 @@ TEST(BatchTest, CancelBatchEndsEveryUnfinishedJob) {
   for (int i = 0; i < 6; ++i)
     jobs.push_back(Spec("sleep", {{"duration", "60s"}}));
   const v1::CreateBatchResponse created = Create(server, jobs, false);
-  ASSERT_TRUE(::jobpool::testing::WaitUntil(
-      [&] { return server.manager().Stats().pools(0).busy() == 2; }));
+  // The noop has ended and two sleepers run; four wait.
+  ASSERT_TRUE(::jobpool::testing::WaitUntil([&] {
+    auto now = server.manager().GetBatch(created.batch_id(), false);
+    return now.ok() && now->summary().succeeded() == 1 &&
+           now->summary().running() == 2;
+  }));
 
   v1::CancelBatchRequest request;
   request.set_batch_id(created.batch_id());
