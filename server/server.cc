@@ -11,6 +11,8 @@
 namespace jobpool {
 namespace {
 
+constexpr char kServiceName[] = "jobpool.v1.JobPool";
+
 int Millis(absl::Duration d) {
   return static_cast<int>(absl::ToInt64Milliseconds(d));
 }
@@ -65,14 +67,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen));
   }
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  grpc::HealthCheckServiceInterface* health =
+      server->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(kServiceName, true);
+  health->SetServingStatus(kLivenessService, true);
   return server;
 }
 
 Server::~Server() { Shutdown(); }
 
 bool Server::Drain(absl::Duration grace) {
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Not ready for new work; still alive (see kLivenessService).
+  server_->GetHealthCheckService()->SetServingStatus("", false);
+  server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
   manager_->Drain();
   const bool clean = manager_->AwaitIdle(absl::Now() + grace);
   // Waiters were answered as their jobs finished; give the last answers a

@@ -4,8 +4,10 @@
 // Server
 //
 // A running jobpoold: the JobPool service on a listening port, with the
-// grpc.health.v1 health service, server reflection, keepalive and message
-// limits. Tests start one on 127.0.0.1:0 and read Port().
+// grpc.health.v1 health service ("" and "jobpool.v1.JobPool": SERVING until
+// a drain starts; "liveness": SERVING for as long as the process answers),
+// server reflection, keepalive and message limits. Tests start one on
+// 127.0.0.1:0 and read Port().
 //
 // Example:
 //   auto server = Server::Start(options, manager.get());
@@ -26,6 +28,10 @@
 #include "server/service.h"
 
 namespace jobpool {
+
+// The health service name that stays SERVING while draining: a liveness
+// probe's, so that a draining server is not restarted.
+inline constexpr char kLivenessService[] = "liveness";
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";

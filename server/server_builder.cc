@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -311,6 +312,13 @@ ServerBuilder& ServerBuilder::RegisterKind(Kind kind) {
 int ServerBuilder::Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "runs jobs on bounded worker pools over gRPC (jobpool).");
+  // --help lists the server's flags, which live here, not in main().
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "server_builder");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> rest = TakeCommandFlags(argc, argv);
   absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
   if (!error_.ok()) {

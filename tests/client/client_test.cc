@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -282,8 +283,18 @@ TEST(ClientTest, AdminStatsKindsHealth) {
   auto health = client->Health();
   ASSERT_THAT(health.status(), IsOk());
   EXPECT_EQ(*health, HealthResponse::SERVING);
-  server.manager().Drain();
-  server.server().Drain(absl::Seconds(5));
+  // A running job keeps the drain (and so the server) going meanwhile.
+  ASSERT_THAT(client->Submit(Spec("sleep", {{"duration", "2s"}})).status(),
+              IsOk());
+  std::thread drain([&server] { server.server().Drain(absl::Seconds(30)); });
+  EXPECT_TRUE(WaitUntil([&] {
+    auto now = client->Health();
+    return now.ok() && *now == HealthResponse::NOT_SERVING;
+  }));
+  auto alive = client->Health(Target{}, "liveness");
+  ASSERT_THAT(alive.status(), IsOk());
+  EXPECT_EQ(*alive, HealthResponse::SERVING);
+  drain.join();
 }
 
 TEST(ClientTest, DrainingServerIsNotServing) {

@@ -195,8 +195,8 @@ TEST(CommandKindTest, TimeoutKillsTheWholeProcessGroup) {
       << "processes left in group " << group;
   // The worker is free again (it returns to the pool just after the job's
   // waiters are answered).
-  EXPECT_TRUE(WaitUntil(
-      [&] { return server.manager().Stats().pools(0).busy() == 0; }));
+  EXPECT_TRUE(
+      WaitUntil([&] { return server.manager().Stats().pools(0).busy() == 0; }));
 }
 
 TEST(CommandKindTest, AChildLeftRunningAfterExitIsEnded) {
