@@ -152,8 +152,9 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
     }
   }
   if (live_jobs_ >= options_.max_live_jobs) {
-    if (observer_ != nullptr)
+    if (observer_ != nullptr) {
       observer_->JobRefused(pool.name, "retention_full");
+    }
     return WithRetryDelay(
         absl::ResourceExhaustedError(
             absl::StrCat("retention full: ", live_jobs_, " unfinished jobs")),
