@@ -38,6 +38,9 @@ namespace jobpool {
 struct BatchRunOptions {
   // "" = "default".
   std::string pool;
+  // The replica to run on: one of Client::Endpoints(); "" = any (the
+  // balanced channel picks).
+  std::string endpoint;
   // On the first job that does not succeed, the server cancels the rest.
   bool fail_fast = false;
   // Called for every job as it ends (unless `progress_interval` is set).

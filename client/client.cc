@@ -383,6 +383,7 @@ std::unique_ptr<BatchRun> Client::StartBatch(std::vector<v1::JobSpec> jobs,
   const auto total = static_cast<int64_t>(jobs.size());
   request.mutable_jobs()->Add(std::make_move_iterator(jobs.begin()),
                               std::make_move_iterator(jobs.end()));
+  const std::string endpoint = options.endpoint;
   auto state = std::make_shared<BatchRun::State>(total, std::move(options));
   std::shared_ptr<grpc::ClientContext> context =
       impl_->Context(absl::InfiniteDuration());
@@ -390,14 +391,15 @@ std::unique_ptr<BatchRun> Client::StartBatch(std::vector<v1::JobSpec> jobs,
   // (owned by the reader thread until then) is alive.
   state->cancel_stream = [raw = context.get()] { raw->TryCancel(); };
   Impl* impl = impl_.get();
-  std::thread reader([state, context,
-                      stub = v1::JobPool::NewStub(impl->balanced),
-                      request = std::move(request), impl]() mutable {
-    ReadBatch(state, context, std::move(stub), request,
-              [impl](const std::string& id, const std::string& peer) {
-                impl->Learn(id, peer);
-              });
-  });
+  std::thread reader(
+      [state, context,
+       stub = v1::JobPool::NewStub(impl->ChannelFor(Target{endpoint})),
+       request = std::move(request), impl]() mutable {
+        ReadBatch(state, context, std::move(stub), request,
+                  [impl](const std::string& id, const std::string& peer) {
+                    impl->Learn(id, peer);
+                  });
+      });
   return std::make_unique<BatchRun>(
       std::move(state),
       [this](const std::string& id) { return CancelBatch(id).status(); },

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -105,6 +106,17 @@ absl::StatusOr<v1::JobSpec> MakeSpec(const JobFlags& flags) {
   }
   spec.set_idempotency_key(flags.idempotency_key);
   return spec;
+}
+
+void Add(const v1::BatchSummary& from, v1::BatchSummary* to) {
+  to->set_total(to->total() + from.total());
+  to->set_pending(to->pending() + from.pending());
+  to->set_running(to->running() + from.running());
+  to->set_succeeded(to->succeeded() + from.succeeded());
+  to->set_failed(to->failed() + from.failed());
+  to->set_cancelled(to->cancelled() + from.cancelled());
+  to->set_timed_out(to->timed_out() + from.timed_out());
+  to->set_rejected(to->rejected() + from.rejected());
 }
 
 // Exit code of a finished job: 0 only if it succeeded.
@@ -262,51 +274,109 @@ int Batch(Cli& cli, const BatchFlags& flags) {
     return cli.Fail(absl::InvalidArgumentError("no jobs in the file"));
   }
 
+  // One RunBatch per part; several servers get one part each by default,
+  // which round_robin (or a balancing proxy) spreads over the replicas.
+  int parts = flags.split;
+  if (parts <= 0) parts = static_cast<int>(cli.Targets().size());
+  parts = static_cast<int>(
+      std::min<size_t>(static_cast<size_t>(std::max(parts, 1)), jobs.size()));
+
   const bool bar = !cli.Json() && !flags.no_progress && isatty(STDERR_FILENO);
   absl::Mutex mu;
   std::vector<v1::Job> failures;
-  BatchRunOptions options;
-  options.pool = flags.pool;
-  options.fail_fast = flags.fail_fast;
-  options.on_job = [&mu, &failures](const v1::Job& job) {
-    if (job.state() == v1::JOB_STATE_SUCCEEDED) return;
-    absl::MutexLock lock(&mu);
-    if (failures.size() < kMaxFailuresShown) failures.push_back(job);
-  };
   InstallInterruptHandler();
   const absl::Time start = absl::Now();
-  std::unique_ptr<BatchRun> run =
-      cli.Connection().StartBatch(std::move(jobs), std::move(options));
+  // Several servers: the parts go to them in turn (round_robin alone would
+  // send them all to whichever replica connected first).
+  const std::vector<Target> targets = cli.Targets();
+  std::vector<std::unique_ptr<BatchRun>> runs;
+  const size_t per_part = (jobs.size() + static_cast<size_t>(parts) - 1) /
+                          static_cast<size_t>(parts);
+  for (size_t first = 0; first < jobs.size(); first += per_part) {
+    const size_t last = std::min(jobs.size(), first + per_part);
+    BatchRunOptions options;
+    options.pool = flags.pool;
+    options.fail_fast = flags.fail_fast;
+    options.endpoint = targets[runs.size() % targets.size()].endpoint;
+    options.on_job = [&mu, &failures](const v1::Job& job) {
+      if (job.state() == v1::JOB_STATE_SUCCEEDED) return;
+      absl::MutexLock lock(&mu);
+      if (failures.size() < kMaxFailuresShown) failures.push_back(job);
+    };
+    runs.push_back(cli.Connection().StartBatch(
+        std::vector<v1::JobSpec>(
+            std::make_move_iterator(jobs.begin() +
+                                    static_cast<std::ptrdiff_t>(first)),
+            std::make_move_iterator(jobs.begin() +
+                                    static_cast<std::ptrdiff_t>(last))),
+        std::move(options)));
+  }
+  const auto progress_now = [&runs] {
+    v1::BatchSummary sum;
+    for (const auto& run : runs) Add(run->Progress(), &sum);
+    return sum;
+  };
+  const auto all_done = [&runs](absl::Duration wait) {
+    for (const auto& run : runs) {
+      if (!run->WaitFor(wait)) return false;
+    }
+    return true;
+  };
   ProgressBar progress(stderr);
   bool cancelling = false;
-  while (!run->WaitFor(absl::Milliseconds(100))) {
+  while (!all_done(absl::Milliseconds(100))) {
     if (interrupted.load() && !cancelling) {
       cancelling = true;
       if (bar) progress.Finish();
-      std::fprintf(stderr, "jobctl: cancelling batch %s\n",
-                   run->BatchId().c_str());
-      const absl::Status cancelled = run->Cancel();
-      if (!cancelled.ok()) return cli.Fail(cancelled);
+      for (const auto& run : runs) {
+        std::fprintf(stderr, "jobctl: cancelling batch %s\n",
+                     run->BatchId().c_str());
+        const absl::Status cancelled = run->Cancel();
+        if (!cancelled.ok()) return cli.Fail(cancelled);
+      }
     }
-    if (bar) progress.Draw(run->Progress());
+    if (bar) progress.Draw(progress_now());
   }
-  auto done = run->Wait();
   if (bar) {
-    progress.Draw(run->Progress());
+    progress.Draw(progress_now());
     progress.Finish();
   }
-  if (!done.ok()) return cli.Fail(done.status());
-  const absl::Duration elapsed = absl::Now() - start;
-  const double rate = static_cast<double>(done->summary().total()) /
-                      std::max(1e-9, absl::ToDoubleSeconds(elapsed));
-
   cli::v1::BatchReport report;
-  *report.mutable_batch() = *done;
+  v1::WaitBatchResponse& total = *report.mutable_batch();
+  total.set_complete(true);
+  total.set_success(true);
+  total.set_sealed(true);
+  std::vector<std::string> ids;
+  std::map<std::string, int64_t> per_replica;
+  for (const auto& run : runs) {
+    auto done = run->Wait();
+    if (!done.ok()) return cli.Fail(done.status());
+    *report.add_parts() = *done;
+    ids.push_back(done->batch_id());
+    per_replica[done->batch_id().substr(0, done->batch_id().find('/'))] +=
+        done->summary().total();
+    Add(done->summary(), total.mutable_summary());
+    total.set_complete(total.complete() && done->complete());
+    total.set_success(total.success() && done->success());
+  }
+  total.set_batch_id(absl::StrJoin(ids, ","));
+  const absl::Duration elapsed = absl::Now() - start;
+  const double rate = static_cast<double>(total.summary().total()) /
+                      std::max(1e-9, absl::ToDoubleSeconds(elapsed));
   SetDuration(elapsed, report.mutable_elapsed());
   report.set_jobs_per_second(rate);
   std::vector<std::string> lines = {absl::StrCat(
-      "batch ", done->batch_id(), ": ", FormatSummary(done->summary()), " in ",
-      HumanDuration(elapsed), " (", static_cast<int64_t>(rate), " jobs/s)")};
+      runs.size() == 1 ? "batch " : "batches ", total.batch_id(), ": ",
+      FormatSummary(total.summary()), " in ", HumanDuration(elapsed), " (",
+      static_cast<int64_t>(rate), " jobs/s)")};
+  if (runs.size() > 1) {
+    std::vector<std::string> spread;
+    for (const auto& [replica, n] : per_replica) {
+      spread.push_back(absl::StrCat(replica, " ", n));
+    }
+    lines.push_back(
+        absl::StrCat("  jobs per replica: ", absl::StrJoin(spread, ", ")));
+  }
   {
     absl::MutexLock lock(&mu);
     for (const v1::Job& job : failures) {
@@ -316,7 +386,7 @@ int Batch(Cli& cli, const BatchFlags& flags) {
     }
   }
   cli.Print(report, absl::StrJoin(lines, "\n"));
-  return done->success() ? kExitOk : kExitJobFailed;
+  return total.success() ? kExitOk : kExitJobFailed;
 }
 
 int Get(Cli& cli, const std::string& id) {

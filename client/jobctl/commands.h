@@ -53,6 +53,8 @@ struct BatchFlags {
   std::string pool;
   bool fail_fast = false;
   bool no_progress = false;
+  // Parts, one RunBatch each (0: one per server given).
+  int split = 0;
 };
 
 struct BenchFlags {

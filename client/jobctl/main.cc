@@ -95,6 +95,12 @@ int Main(int argc, char** argv) {
                       "cancel the rest when one job does not succeed");
   batch_cmd->add_flag("--no-progress", batch.no_progress,
                       "no progress bar, even on a terminal");
+  batch_cmd
+      ->add_option("--split", batch.split,
+                   "run the jobs as this many batches, spread over the "
+                   "replicas by round-robin (default: one per server "
+                   "given; a batch lives on one replica)")
+      ->check(CLI::NonNegativeNumber);
 
   std::string id;
   bool raw = false;

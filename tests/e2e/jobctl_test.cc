@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,8 +62,9 @@ class JobctlTest : public ::testing::Test {
   // jobctl --server=<our server> args...
   JobctlResult Run(std::vector<std::string> args,
                    const std::string& input = "") {
-    args.insert(args.begin(), Server());
-    return RunJobctl(args, input);
+    std::vector<std::string> full = {Server()};
+    full.insert(full.end(), args.begin(), args.end());
+    return RunJobctl(full, input);
   }
 
   std::string Server() const {
@@ -327,6 +330,39 @@ TEST_F(OverloadedJobctlTest, ExitsFour) {
   r = Run({"submit", "--kind=noop"});  // Retried, then refused.
   EXPECT_EQ(r.exit_code, 4) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("RESOURCE_EXHAUSTED"));
+}
+
+}  // namespace
+}  // namespace jobpool
+
+namespace jobpool {
+namespace {
+
+TEST(JobctlReplicasTest, ABatchSpreadsOverEveryServerGiven) {
+  std::vector<std::unique_ptr<JobpooldProcess>> servers;
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) {
+    servers.push_back(
+        std::make_unique<JobpooldProcess>(std::vector<std::string>{
+            absl::StrCat("--replica=r", i), "--pool_size=4"}));
+    ASSERT_GT(servers.back()->port(), 0) << servers.back()->log();
+    addresses.push_back(servers.back()->address());
+  }
+  const JobctlResult r =
+      RunJobctl({absl::StrCat("--server=", absl::StrJoin(addresses, ",")),
+                 "--json", "batch", "--kind=noop", "--count=3000"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const auto report = FromJson<cli::v1::BatchReport>(r.out);
+  EXPECT_EQ(report.batch().summary().total(), 3000);
+  EXPECT_EQ(report.batch().summary().succeeded(), 3000);  // None lost.
+  ASSERT_EQ(report.parts_size(), 3);
+  std::set<std::string> replicas;
+  for (const v1::WaitBatchResponse& part : report.parts()) {
+    EXPECT_EQ(part.summary().succeeded(), 1000);
+    replicas.insert(
+        std::string(absl::string_view(part.batch_id()).substr(0, 2)));
+  }
+  EXPECT_EQ(replicas, (std::set<std::string>{"r0", "r1", "r2"}));
 }
 
 }  // namespace
