@@ -21,7 +21,7 @@ FROM debian:bookworm
 COPY scripts/packages.txt scripts/install-deps /tmp/deps/
 RUN /tmp/deps/install-deps runtime \
  && rm -rf /tmp/deps /var/lib/apt/lists/* /var/cache/apt/* \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin jobpool
+ && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin jobpool
 COPY --from=build /src/build/release/server/jobpoold /src/build/release/client/jobctl/jobctl /usr/local/bin/
 USER 10001:10001
 WORKDIR /tmp
@@ -30,7 +30,7 @@ EXPOSE 50051 9464
 # SIGTERM drains: admitted jobs finish (within --grace_period), then exit 0.
 STOPSIGNAL SIGTERM
 ENV JOBPOOL_SERVER=127.0.0.1:50051
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["jobctl", "--timeout=2s", "--attempts=1", "health"]
 ENTRYPOINT ["jobpoold", "--listen=0.0.0.0:50051", "--metrics_listen=0.0.0.0:9464", \
             "--tryfromenv=config,replica,pool_size,nonblocking,max_blocking,expiry,prealloc,max_payload_bytes,max_retained_jobs,retention,default_job_timeout,grace_period,max_message_bytes,max_connection_age,max_command_output"]

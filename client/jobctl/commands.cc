@@ -366,9 +366,12 @@ int Batch(Cli& cli, const BatchFlags& flags) {
   SetDuration(elapsed, report.mutable_elapsed());
   report.set_jobs_per_second(rate);
   std::vector<std::string> lines = {absl::StrCat(
-      runs.size() == 1 ? "batch " : "batches ", total.batch_id(), ": ",
-      FormatSummary(total.summary()), " in ", HumanDuration(elapsed), " (",
-      static_cast<int64_t>(rate), " jobs/s)")};
+      runs.size() == 1 ? "batch " : "batches ",
+      runs.size() <= 3
+          ? total.batch_id()
+          : absl::StrCat(runs.size(), " on ", per_replica.size(), " replicas"),
+      ": ", FormatSummary(total.summary()), " in ", HumanDuration(elapsed),
+      " (", static_cast<int64_t>(rate), " jobs/s)")};
   if (runs.size() > 1) {
     std::vector<std::string> spread;
     for (const auto& [replica, n] : per_replica) {
