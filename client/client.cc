@@ -16,6 +16,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "jobpool/v1/jobpool.grpc.pb.h"
+#include "proto/proto_time.h"
 #include "proto/status_convert.h"
 
 namespace jobpool {
@@ -375,10 +376,7 @@ std::unique_ptr<BatchRun> Client::StartBatch(std::vector<v1::JobSpec> jobs,
   request.set_pool(options.pool);
   request.set_fail_fast(options.fail_fast);
   if (options.progress_interval > absl::ZeroDuration()) {
-    const int64_t nanos = absl::ToInt64Nanoseconds(options.progress_interval);
-    request.mutable_progress_interval()->set_seconds(nanos / 1'000'000'000);
-    request.mutable_progress_interval()->set_nanos(
-        static_cast<int32_t>(nanos % 1'000'000'000));
+    ToProto(options.progress_interval, request.mutable_progress_interval());
   }
   const auto total = static_cast<int64_t>(jobs.size());
   request.mutable_jobs()->Add(std::make_move_iterator(jobs.begin()),
@@ -437,12 +435,7 @@ absl::StatusOr<v1::ReleaseResponse> Client::Release(const std::string& pool,
                                                     const Target& target) {
   v1::ReleaseRequest request;
   request.set_pool(pool);
-  if (drain > absl::ZeroDuration()) {
-    const int64_t nanos = absl::ToInt64Nanoseconds(drain);
-    request.mutable_timeout()->set_seconds(nanos / 1'000'000'000);
-    request.mutable_timeout()->set_nanos(
-        static_cast<int32_t>(nanos % 1'000'000'000));
-  }
+  if (drain > absl::ZeroDuration()) ToProto(drain, request.mutable_timeout());
   return impl_->Call(impl_->ChannelFor(target), &Stub::Release, request,
                      impl_->options.timeout + drain);
 }
@@ -463,10 +456,7 @@ absl::Status Client::WatchStats(
     const std::function<bool(const v1::StatsResponse&)>& each,
     const Target& target) {
   v1::WatchStatsRequest request;
-  const int64_t nanos = absl::ToInt64Nanoseconds(interval);
-  request.mutable_interval()->set_seconds(nanos / 1'000'000'000);
-  request.mutable_interval()->set_nanos(
-      static_cast<int32_t>(nanos % 1'000'000'000));
+  ToProto(interval, request.mutable_interval());
   auto context = impl_->Context(absl::InfiniteDuration());
   auto stub = v1::JobPool::NewStub(impl_->ChannelFor(target));
   auto reader = stub->WatchStats(context.get(), request);

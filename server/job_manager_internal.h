@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "proto/proto_time.h"
 #include "server/cancel_token.h"
 #include "server/job_manager.h"
 #include "server/kind_registry.h"
 #include "server/latency_window.h"
-#include "server/proto_time.h"
 
 namespace jobpool {
 namespace internal {

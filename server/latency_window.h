@@ -12,7 +12,7 @@
 
 #include "absl/time/time.h"
 #include "jobpool/v1/jobpool.pb.h"
-#include "server/proto_time.h"
+#include "proto/proto_time.h"
 
 namespace jobpool {
 

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "proto/proto_time.h"
 #include "proto/status_convert.h"
 #include "server/pending_call.h"
-#include "server/proto_time.h"
 #include "server/streams.h"
 
 namespace jobpool {

@@ -8,8 +8,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/alarm.h"
+#include "proto/proto_time.h"
 #include "proto/status_convert.h"
-#include "server/proto_time.h"
 
 namespace jobpool {
 namespace {

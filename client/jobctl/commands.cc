@@ -27,6 +27,7 @@
 #include "client/jobctl/output.h"
 #include "client/jobctl/progress_bar.h"
 #include "jobpool/cli/v1/jobctl.pb.h"
+#include "proto/proto_time.h"
 
 namespace jobpool::jobctl {
 namespace {
@@ -49,12 +50,6 @@ absl::StatusOr<absl::Duration> ParseDuration(const std::string& text,
         flag, ": \"", text, "\" is not a duration (e.g. 500ms, 2s, 1m)"));
   }
   return d;
-}
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1'000'000'000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
 }
 
 absl::StatusOr<std::string> ReadAll(const std::string& path) {
@@ -102,7 +97,7 @@ absl::StatusOr<v1::JobSpec> MakeSpec(const JobFlags& flags) {
   if (!flags.job_timeout.empty()) {
     auto timeout = ParseDuration(flags.job_timeout, "--job-timeout");
     if (!timeout.ok()) return timeout.status();
-    SetDuration(*timeout, spec.mutable_timeout());
+    ToProto(*timeout, spec.mutable_timeout());
   }
   spec.set_idempotency_key(flags.idempotency_key);
   return spec;
@@ -363,7 +358,7 @@ int Batch(Cli& cli, const BatchFlags& flags) {
   const absl::Duration elapsed = absl::Now() - start;
   const double rate = static_cast<double>(total.summary().total()) /
                       std::max(1e-9, absl::ToDoubleSeconds(elapsed));
-  SetDuration(elapsed, report.mutable_elapsed());
+  ToProto(elapsed, report.mutable_elapsed());
   report.set_jobs_per_second(rate);
   std::vector<std::string> lines = {absl::StrCat(
       runs.size() == 1 ? "batch " : "batches ",
@@ -561,12 +556,12 @@ int Bench(Cli& cli, const BenchFlags& flags) {
   cli::v1::BenchReport report;
   report.set_jobs(flags.jobs);
   report.set_workers(workers);
-  SetDuration(*duration, report.mutable_job_duration());
-  SetDuration(elapsed, report.mutable_elapsed());
+  ToProto(*duration, report.mutable_job_duration());
+  ToProto(elapsed, report.mutable_elapsed());
   const absl::Duration ideal =
       workers > 0 ? *duration * ((flags.jobs + workers - 1) / workers)
                   : absl::ZeroDuration();
-  SetDuration(ideal, report.mutable_ideal());
+  ToProto(ideal, report.mutable_ideal());
   report.set_jobs_per_second(static_cast<double>(flags.jobs) /
                              std::max(1e-9, absl::ToDoubleSeconds(elapsed)));
   report.set_server_peak_rss_bytes(after->peak_rss_bytes());

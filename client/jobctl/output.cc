@@ -11,13 +11,10 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "proto/proto_time.h"
 
 namespace jobpool::jobctl {
 namespace {
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 bool Printable(const std::string& bytes) {
   for (const char c : bytes) {

@@ -1,5 +1,5 @@
-#ifndef JOBPOOL_SERVER_PROTO_TIME_H_
-#define JOBPOOL_SERVER_PROTO_TIME_H_
+#ifndef JOBPOOL_PROTO_PROTO_TIME_H_
+#define JOBPOOL_PROTO_PROTO_TIME_H_
 
 // Conversions between Abseil's time types and the protobuf well-known
 // types google.protobuf.Duration and google.protobuf.Timestamp.
@@ -30,4 +30,4 @@ inline void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
 
 }  // namespace jobpool
 
-#endif  // JOBPOOL_SERVER_PROTO_TIME_H_
+#endif  // JOBPOOL_PROTO_PROTO_TIME_H_
