@@ -368,12 +368,9 @@ int Batch(Cli& cli, const BatchFlags& flags) {
       ": ", FormatSummary(total.summary()), " in ", HumanDuration(elapsed),
       " (", static_cast<int64_t>(rate), " jobs/s)")};
   if (runs.size() > 1) {
-    std::vector<std::string> spread;
-    for (const auto& [replica, n] : per_replica) {
-      spread.push_back(absl::StrCat(replica, " ", n));
-    }
-    lines.push_back(
-        absl::StrCat("  jobs per replica: ", absl::StrJoin(spread, ", ")));
+    lines.push_back(absl::StrCat(
+        "  jobs per replica: ",
+        absl::StrJoin(per_replica, ", ", absl::PairFormatter(" "))));
   }
   {
     absl::MutexLock lock(&mu);
