@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "prometheus/text_serializer.h"
 
@@ -92,8 +93,23 @@ Metrics::Metrics(std::function<v1::StatsResponse()> stats)
                    .Register(registry_)
                    .Add({})) {}
 
+Metrics::KindSeries& Metrics::Series(absl::string_view pool,
+                                     absl::string_view kind) {
+  std::unique_ptr<KindSeries>& series = series_[absl::StrCat(pool, "\n", kind)];
+  if (series == nullptr) {
+    const prometheus::Labels labels = {{"pool", Str(pool)},
+                                       {"kind", Str(kind)}};
+    series = std::make_unique<KindSeries>();
+    series->submitted = &submitted_.Add(labels);
+    series->queue_wait = &queue_wait_.Add(labels, SecondsBuckets());
+    series->run_time = &run_time_.Add(labels, SecondsBuckets());
+  }
+  return *series;
+}
+
 void Metrics::JobSubmitted(absl::string_view pool, absl::string_view kind) {
-  submitted_.Add({{"pool", Str(pool)}, {"kind", Str(kind)}}).Increment();
+  absl::MutexLock lock(&mu_);
+  Series(pool, kind).submitted->Increment();
 }
 
 void Metrics::JobRefused(absl::string_view pool, absl::string_view reason) {
@@ -102,24 +118,29 @@ void Metrics::JobRefused(absl::string_view pool, absl::string_view reason) {
 
 void Metrics::JobStarted(absl::string_view pool, absl::string_view kind,
                          absl::Duration queue_wait) {
-  queue_wait_.Add({{"pool", Str(pool)}, {"kind", Str(kind)}}, SecondsBuckets())
-      .Observe(absl::ToDoubleSeconds(queue_wait));
+  absl::MutexLock lock(&mu_);
+  Series(pool, kind).queue_wait->Observe(absl::ToDoubleSeconds(queue_wait));
 }
 
 void Metrics::JobFinished(absl::string_view pool, absl::string_view kind,
                           v1::JobState state, absl::Duration run_time,
                           absl::string_view reject_reason) {
-  finished_
-      .Add({{"pool", Str(pool)},
-            {"kind", Str(kind)},
-            {"state", StateLabel(state)}})
-      .Increment();
+  {
+    absl::MutexLock lock(&mu_);
+    KindSeries& series = Series(pool, kind);
+    prometheus::Counter*& finished = series.finished[state];
+    if (finished == nullptr) {
+      finished = &finished_.Add({{"pool", Str(pool)},
+                                 {"kind", Str(kind)},
+                                 {"state", StateLabel(state)}});
+    }
+    finished->Increment();
+    if (run_time > absl::ZeroDuration()) {
+      series.run_time->Observe(absl::ToDoubleSeconds(run_time));
+    }
+  }
   if (state == v1::JOB_STATE_REJECTED) {
     JobRefused(pool, reject_reason.empty() ? "overloaded" : reject_reason);
-  }
-  if (run_time > absl::ZeroDuration()) {
-    run_time_.Add({{"pool", Str(pool)}, {"kind", Str(kind)}}, SecondsBuckets())
-        .Observe(absl::ToDoubleSeconds(run_time));
   }
 }
 

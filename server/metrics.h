@@ -22,11 +22,15 @@
 //
 // Thread safety: every method may be called concurrently.
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "jobpool/v1/jobpool.pb.h"
 #include "prometheus/counter.h"
@@ -59,6 +63,17 @@ class Metrics final : public JobObserver {
   std::string Scrape();
 
  private:
+  // The series of one (pool, kind), found once: Family::Add builds and
+  // hashes a label map on every call, which the per-job path avoids.
+  struct KindSeries {
+    prometheus::Counter* submitted = nullptr;
+    prometheus::Histogram* queue_wait = nullptr;
+    prometheus::Histogram* run_time = nullptr;
+    std::array<prometheus::Counter*, v1::JobState_ARRAYSIZE> finished{};
+  };
+  KindSeries& Series(absl::string_view pool, absl::string_view kind)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::function<v1::StatsResponse()> stats_;
   prometheus::Registry registry_;
   prometheus::Family<prometheus::Counter>& submitted_;
@@ -74,6 +89,11 @@ class Metrics final : public JobObserver {
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Gauge& resident_memory_;
   prometheus::Gauge& threads_;
+
+  absl::Mutex mu_;
+  // "pool\nkind" -> its series.
+  absl::flat_hash_map<std::string, std::unique_ptr<KindSeries>> series_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jobpool
