@@ -128,7 +128,8 @@ void Metrics::JobFinished(absl::string_view pool, absl::string_view kind,
   {
     absl::MutexLock lock(&mu_);
     KindSeries& series = Series(pool, kind);
-    prometheus::Counter*& finished = series.finished[state];
+    prometheus::Counter*& finished =
+        series.finished[static_cast<size_t>(state)];
     if (finished == nullptr) {
       finished = &finished_.Add({{"pool", Str(pool)},
                                  {"kind", Str(kind)},
