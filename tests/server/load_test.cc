@@ -128,12 +128,17 @@ TEST(LoadTest, CallersThatLeaveFreeTheirWaiters) {
   }
   EXPECT_TRUE(WaitUntil([&] { return Waiting(server) == 0; }));
   {
-    AsyncSubmits expiring(server.stub(), 50, Noop(), absl::Milliseconds(300));
+    AsyncSubmits expiring(server.stub(), 50, Noop(), absl::Seconds(1));
     expiring.WaitAll();
+    EXPECT_EQ(expiring.Ok(), 0);
   }
   EXPECT_TRUE(WaitUntil([&] { return Waiting(server) == 0; }));
+  // Every job the server took, but the blocker, was withdrawn: none left
+  // waiting, none lost. (On a loaded machine a call can expire before it
+  // reaches the server; it was then never accepted, and is not counted.)
   const v1::StatsResponse stats = server.manager().Stats();
-  EXPECT_EQ(stats.totals().cancelled(), 100);
+  EXPECT_EQ(stats.totals().cancelled(), stats.totals().submitted() - 1);
+  EXPECT_GE(stats.totals().cancelled(), 50);
   server.manager().AwaitIdle(absl::Now());
 }
 
