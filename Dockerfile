@@ -33,4 +33,4 @@ ENV JOBPOOL_SERVER=127.0.0.1:50051
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["jobctl", "--timeout=2s", "--attempts=1", "health"]
 ENTRYPOINT ["jobpoold", "--listen=0.0.0.0:50051", "--metrics_listen=0.0.0.0:9464", \
-            "--tryfromenv=config,replica,pool_size,nonblocking,max_blocking,expiry,prealloc,max_payload_bytes,max_retained_jobs,retention,default_job_timeout,grace_period,max_message_bytes,max_connection_age,max_command_output"]
+            "--tryfromenv=config,replica,pool_size,nonblocking,max_blocking,expiry,prealloc,max_payload_bytes,max_retained_jobs,retention,default_job_timeout,grace_period,max_message_bytes,max_connection_age,max_command_output,auth_token_file,insecure_allow_unauthenticated_remote,tls_cert_file,tls_key_file,tls_client_ca_file,tls_reload_interval,max_params,max_param_bytes,max_batch_jobs,max_retained_batches,max_idempotency_keys,max_concurrent_streams,max_grpc_memory"]

@@ -17,6 +17,13 @@ using internal::Count;
 using internal::EraseId;
 using internal::IsFinal;
 
+namespace {
+
+// An idempotency key is an identifier, not data.
+constexpr size_t kMaxIdempotencyKeyBytes = 256;
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
     ManagerOptions options, std::vector<PoolConfig> pools,
     const KindRegistry* kinds) {
@@ -91,7 +98,26 @@ absl::StatusOr<const Kind*> JobManager::CheckSpec(
       options_.max_payload_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "payload of ", spec.payload().size(), " bytes is over the limit of ",
-        options_.max_payload_bytes));
+        options_.max_payload_bytes, " (--max_payload_bytes)"));
+  }
+  if (spec.params_size() > options_.max_params) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(spec.params_size(), " parameters are over the limit of ",
+                     options_.max_params, " (--max_params)"));
+  }
+  for (const auto& [name, value] : spec.params()) {
+    if (static_cast<int64_t>(name.size() + value.size()) >
+        options_.max_param_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter \"", name.substr(0, 64), "\" is ",
+          name.size() + value.size(), " bytes, over the limit of ",
+          options_.max_param_bytes, " (--max_param_bytes)"));
+    }
+  }
+  if (spec.idempotency_key().size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "idempotency key of ", spec.idempotency_key().size(),
+        " bytes is over the limit of ", kMaxIdempotencyKeyBytes));
   }
   if (spec.timeout().seconds() < 0 || spec.timeout().nanos() < 0) {
     return absl::InvalidArgumentError("timeout must not be negative");
@@ -151,13 +177,26 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
       }
     }
   }
+  if (!key_slot.empty() &&
+      static_cast<int64_t>(keys_.size()) >= options_.max_idempotency_keys) {
+    if (observer_ != nullptr) {
+      observer_->JobRefused(pool.name, "retention_full");
+    }
+    return WithRetryDelay(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "idempotency keys full: ", keys_.size(),
+            " retained (--max_idempotency_keys); retry later or submit "
+            "without a key")),
+        options_.retry_after);
+  }
   if (live_jobs_ >= options_.max_live_jobs) {
     if (observer_ != nullptr) {
       observer_->JobRefused(pool.name, "retention_full");
     }
     return WithRetryDelay(
         absl::ResourceExhaustedError(
-            absl::StrCat("retention full: ", live_jobs_, " unfinished jobs")),
+            absl::StrCat("retention full: ", live_jobs_,
+                         " unfinished jobs (--max_retained_jobs)")),
         options_.retry_after);
   }
   auto job = std::make_shared<JobRecord>();
@@ -527,7 +566,7 @@ absl::StatusOr<JobManager::BatchRecord*> JobManager::FindBatchLocked(
   return it->second.get();
 }
 
-void JobManager::EvictLocked(absl::Time now) {
+void JobManager::EvictLocked(absl::Time now, int64_t new_batches) {
   const absl::Time cutoff = now - options_.retention;
   while (!finished_jobs_.empty()) {
     auto it = jobs_.find(finished_jobs_.front());
@@ -550,8 +589,8 @@ void JobManager::EvictLocked(absl::Time now) {
   while (!finished_batches_.empty()) {
     auto it = batches_.find(finished_batches_.front());
     if (it != batches_.end() && it->second->finished_at > cutoff &&
-        static_cast<int64_t>(finished_batches_.size()) <=
-            options_.max_retained_jobs) {
+        static_cast<int64_t>(batches_.size()) + new_batches <=
+            options_.max_retained_batches) {
       break;
     }
     if (it != batches_.end()) {

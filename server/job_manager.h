@@ -63,6 +63,18 @@ struct ManagerOptions {
   // Unfinished jobs beyond this are refused with RESOURCE_EXHAUSTED.
   int64_t max_live_jobs = 200'000;
   absl::Duration default_job_timeout = absl::InfiniteDuration();
+  // Parameters per job, and bytes of each name plus value.
+  int max_params = 64;
+  int64_t max_param_bytes = 4096;
+  // Jobs in one batch, over all its CreateBatch/AddToBatch/RunBatch calls.
+  int64_t max_batch_jobs = 100'000;
+  // Batches kept (unfinished ones included); beyond it the oldest finished
+  // batches are forgotten, and new batches are refused while every batch
+  // kept is unfinished.
+  int64_t max_retained_batches = 10'000;
+  // Idempotency keys remembered (each lives as long as its job); a keyed
+  // submission beyond it is refused with RESOURCE_EXHAUSTED.
+  int64_t max_idempotency_keys = 100'000;
   // Retry advice sent with RESOURCE_EXHAUSTED and UNAVAILABLE.
   absl::Duration retry_after = absl::Milliseconds(100);
 };
@@ -187,7 +199,10 @@ class JobManager {
   absl::Status CancelLocked(const JobPtr& job, std::string reason,
                             std::vector<Ticket>* tickets)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EvictLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets finished jobs and batches past their retention or over the
+  // limits, leaving room for `new_batches` more batches.
+  void EvictLocked(absl::Time now, int64_t new_batches = 0)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Job ToProtoLocked(const JobRecord& job) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   v1::WaitBatchResponse BatchToProtoLocked(const BatchRecord& batch,

@@ -46,10 +46,18 @@ absl::Status JobManager::AdmitBatchJobsLocked(
     return WithRetryDelay(absl::UnavailableError("server is draining"),
                           options_.retry_after);
   }
+  if (static_cast<int64_t>(batch.jobs.size() + specs.size()) >
+      options_.max_batch_jobs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a batch of ", batch.jobs.size() + specs.size(),
+        " jobs is over the limit of ", options_.max_batch_jobs,
+        " (--max_batch_jobs)"));
+  }
   if (live_jobs_ + static_cast<int64_t>(specs.size()) >
       options_.max_live_jobs) {
     return WithRetryDelay(
-        absl::ResourceExhaustedError("retention full: batch too large now"),
+        absl::ResourceExhaustedError(
+            "retention full: batch too large now (--max_retained_jobs)"),
         options_.retry_after);
   }
   if (absl::Status valid = CheckBatchSpecs(specs); !valid.ok()) return valid;
@@ -86,6 +94,15 @@ absl::StatusOr<v1::CreateBatchResponse> JobManager::CreateBatch(
     absl::MutexLock lock(&mu_);
     auto pool = FindPool(pool_name);
     if (!pool.ok()) return pool.status();
+    EvictLocked(absl::Now(), /*new_batches=*/1);
+    if (static_cast<int64_t>(batches_.size()) >=
+        options_.max_retained_batches) {
+      return WithRetryDelay(
+          absl::ResourceExhaustedError(absl::StrCat(
+              "batches full: ", batches_.size(),
+              " unfinished batches retained (--max_retained_batches)")),
+          options_.retry_after);
+    }
     auto batch = std::make_unique<BatchRecord>();
     batch->id = absl::StrCat(options_.replica, "/batch/", next_id_++);
     batch->pool = (*pool)->name;

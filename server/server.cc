@@ -1,11 +1,19 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "server/interceptors.h"
 
 namespace jobpool {
@@ -17,18 +25,83 @@ int Millis(absl::Duration d) {
   return static_cast<int>(absl::ToInt64Milliseconds(d));
 }
 
+std::shared_ptr<grpc::ServerCredentials> Credentials(
+    const ServerOptions& options) {
+  if (options.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  auto provider =
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          options.tls_key_file, options.tls_cert_file,
+          options.tls_client_ca_file,
+          static_cast<unsigned>(std::max<int64_t>(
+              1, absl::ToInt64Seconds(options.tls_reload_interval))));
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  if (!options.tls_client_ca_file.empty()) {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(tls);
+}
+
+absl::Status CheckTlsFiles(const ServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty() &&
+      options.tls_client_ca_file.empty()) {
+    return absl::OkStatus();
+  }
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both --tls_cert_file and --tls_key_file");
+  }
+  for (const std::string* file : {&options.tls_cert_file,
+                                  &options.tls_key_file,
+                                  &options.tls_client_ca_file}) {
+    if (!file->empty() && access(file->c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot read the TLS file ", *file));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool IsLoopbackAddress(absl::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  absl::string_view host =
+      colon == absl::string_view::npos ? listen : listen.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  if (host == "localhost" || host == "::1" || host == "ip6-localhost") {
+    return true;
+  }
+  in_addr v4{};
+  const std::string text(host);
+  return inet_pton(AF_INET, text.c_str(), &v4) == 1 &&
+         (ntohl(v4.s_addr) >> 24) == 127;
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, JobManager* manager) {
+  if (!options.auth.enabled() && !options.allow_unauthenticated_remote &&
+      !IsLoopbackAddress(options.listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing to listen on ", options.listen,
+        " without authentication: anyone who can reach it could run jobs "
+        "and stop pools. Give tokens (--auth_token_file or "
+        "JOBPOOL_ADMIN_TOKEN/JOBPOOL_SUBMIT_TOKEN), listen on a loopback "
+        "address, or accept the risk with "
+        "--insecure_allow_unauthenticated_remote"));
+  }
+  if (absl::Status tls = CheckTlsFiles(options); !tls.ok()) return tls;
   // Debian's Abseil is built with the mutex deadlock-cycle detector on,
   // which updates a global graph on every absl::Mutex lock -- ours and
   // gRPC's own. Profiles showed it as the largest single cost of a call.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  std::unique_ptr<Server> server(
-      new Server(manager, std::make_unique<JobPoolService>(manager)));
+  std::unique_ptr<Server> server(new Server(manager, options.auth));
   if (!options.metrics_listen.empty()) {
     server->metrics_ =
         std::make_unique<Metrics>([manager] { return manager->Stats(); });
@@ -40,8 +113,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(options.listen, Credentials(options),
                            &server->port_);
+  grpc::ResourceQuota quota("jobpoold");
+  quota.Resize(static_cast<size_t>(options.max_grpc_memory_bytes));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_concurrent_streams);
   builder.RegisterService(server->service_.get());
   // gRPC sets SO_REUSEPORT by default, so a second jobpoold on a busy port
   // would silently share its connections. Refuse the port instead.

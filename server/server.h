@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "server/auth.h"
 #include "server/http_server.h"
 #include "server/job_manager.h"
 #include "server/metrics.h"
@@ -45,7 +46,28 @@ struct ServerOptions {
   absl::Duration max_connection_age_grace = absl::Seconds(30);
   // HOST:PORT of the HTTP port serving /metrics (Prometheus); empty: off.
   std::string metrics_listen;
+
+  // TLS from PEM files; `tls_cert_file` empty: plaintext. With
+  // `tls_client_ca_file`, clients must present a certificate it signed
+  // (mTLS). The files are re-read every `tls_reload_interval`, so a rotated
+  // certificate is served without a restart.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  absl::Duration tls_reload_interval = absl::Seconds(60);
+  // Bearer tokens and their roles; none: every caller is admin.
+  Authenticator auth;
+  // Without tokens the server refuses to listen beyond loopback unless this
+  // is set (--insecure_allow_unauthenticated_remote).
+  bool allow_unauthenticated_remote = false;
+  // Calls in flight per connection; more wait in the client's queue.
+  int max_concurrent_streams = 16384;
+  // Memory gRPC may use for connections and messages (its resource quota).
+  int64_t max_grpc_memory_bytes = int64_t{1} << 30;
 };
+
+// Whether `listen` (HOST:PORT) only accepts connections from this host.
+bool IsLoopbackAddress(absl::string_view listen);
 
 class Server {
  public:
@@ -68,10 +90,13 @@ class Server {
   void Shutdown();
 
  private:
-  Server(JobManager* manager, std::unique_ptr<JobPoolService> service)
-      : manager_(manager), service_(std::move(service)) {}
+  Server(JobManager* manager, Authenticator auth)
+      : manager_(manager),
+        auth_(std::move(auth)),
+        service_(std::make_unique<JobPoolService>(manager, &auth_)) {}
 
   JobManager* const manager_;
+  const Authenticator auth_;
   std::unique_ptr<JobPoolService> service_;
   std::unique_ptr<Metrics> metrics_;  // Null when metrics are off.
   std::unique_ptr<HttpServer> http_;

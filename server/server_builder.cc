@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -23,6 +24,7 @@
 #include "google/protobuf/text_format.h"
 #include "jobpool/v1/config.pb.h"
 #include "proto/proto_time.h"
+#include "server/auth.h"
 #include "server/command_kind.h"
 #include "server/job_manager.h"
 #include "server/server.h"
@@ -67,6 +69,36 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(int64_t, max_command_output, 4 << 20,
           "most stdout a command kind's job may write; beyond it the program "
           "is killed and the job fails");
+
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the server; with --tls_key_file turns on "
+          "TLS. Re-read when it changes");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of the server");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle; when set, clients must present a certificate it "
+          "signed (mTLS)");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "how often the TLS files are checked for a new certificate");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "bearer tokens, one \"ROLE TOKEN\" per line (ROLE: admin or "
+          "submit); also JOBPOOL_ADMIN_TOKEN and JOBPOOL_SUBMIT_TOKEN from "
+          "the environment. None: every caller is admin");
+ABSL_FLAG(bool, insecure_allow_unauthenticated_remote, false,
+          "DANGEROUS: listen on a non-loopback address without bearer "
+          "tokens, letting anyone who reaches the port run jobs and stop "
+          "pools");
+ABSL_FLAG(int, max_params, 64, "parameters per job");
+ABSL_FLAG(int64_t, max_param_bytes, 4096,
+          "bytes of one parameter's name plus value");
+ABSL_FLAG(int64_t, max_batch_jobs, 100000, "jobs in one batch");
+ABSL_FLAG(int64_t, max_retained_batches, 10000,
+          "batches kept for lookup, unfinished ones included");
+ABSL_FLAG(int64_t, max_idempotency_keys, 100000,
+          "idempotency keys remembered (each as long as its job is kept)");
+ABSL_FLAG(int, max_concurrent_streams, 16384,
+          "calls in flight per client connection (more wait client-side)");
+ABSL_FLAG(int64_t, max_grpc_memory, int64_t{1} << 30,
+          "bytes gRPC may use for connections and messages");
 
 namespace jobpool {
 namespace {
@@ -140,6 +172,23 @@ void PoolLog(absl::LogSeverity severity, absl::string_view message) {
   spdlog::log(level, "pool: {}", std::string(message));
 }
 
+// Tokens from the file and the environment; the values are never logged.
+absl::StatusOr<Authenticator> LoadTokens(const std::string& path) {
+  Authenticator auth;
+  if (!path.empty()) {
+    auto loaded = Authenticator::FromFile(path);
+    if (!loaded.ok()) return loaded.status();
+    auth = *std::move(loaded);
+  }
+  if (const char* token = std::getenv("JOBPOOL_ADMIN_TOKEN")) {
+    auth.Add(Role::kAdmin, token);
+  }
+  if (const char* token = std::getenv("JOBPOOL_SUBMIT_TOKEN")) {
+    auth.Add(Role::kSubmit, token);
+  }
+  return auth;
+}
+
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
@@ -180,6 +229,13 @@ int Serve(KindRegistry& kinds) {
                                   : absl::GetFlag(FLAGS_retention);
   manager_options.default_job_timeout =
       absl::GetFlag(FLAGS_default_job_timeout);
+  manager_options.max_params = absl::GetFlag(FLAGS_max_params);
+  manager_options.max_param_bytes = absl::GetFlag(FLAGS_max_param_bytes);
+  manager_options.max_batch_jobs = absl::GetFlag(FLAGS_max_batch_jobs);
+  manager_options.max_retained_batches =
+      absl::GetFlag(FLAGS_max_retained_batches);
+  manager_options.max_idempotency_keys =
+      absl::GetFlag(FLAGS_max_idempotency_keys);
   const absl::Duration grace = config->has_grace_period()
                                    ? FromProto(config->grace_period())
                                    : absl::GetFlag(FLAGS_grace_period);
@@ -263,10 +319,43 @@ int Serve(KindRegistry& kinds) {
   server_options.metrics_listen = !config->metrics_listen().empty()
                                       ? config->metrics_listen()
                                       : absl::GetFlag(FLAGS_metrics_listen);
+  server_options.max_concurrent_streams =
+      absl::GetFlag(FLAGS_max_concurrent_streams);
+  server_options.max_grpc_memory_bytes = absl::GetFlag(FLAGS_max_grpc_memory);
+  server_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  server_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  server_options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  server_options.tls_reload_interval =
+      absl::GetFlag(FLAGS_tls_reload_interval);
+  server_options.allow_unauthenticated_remote =
+      absl::GetFlag(FLAGS_insecure_allow_unauthenticated_remote);
+  auto auth = LoadTokens(absl::GetFlag(FLAGS_auth_token_file));
+  if (!auth.ok()) {
+    spdlog::error("{}", std::string(auth.status().message()));
+    return 2;
+  }
+  server_options.auth = *std::move(auth);
   auto server = Server::Start(server_options, manager->get());
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
-    return 1;
+    return server.status().code() == absl::StatusCode::kInvalidArgument ? 2
+                                                                        : 1;
+  }
+  spdlog::info("{}; {}",
+               server_options.tls_cert_file.empty()
+                   ? "plaintext (no TLS)"
+                   : server_options.tls_client_ca_file.empty()
+                         ? "TLS"
+                         : "mTLS (client certificates required)",
+               server_options.auth.enabled()
+                   ? absl::StrCat(server_options.auth.size(),
+                                  " bearer token(s) required")
+                   : "no authentication");
+  if (!server_options.auth.enabled() &&
+      !IsLoopbackAddress(server_options.listen)) {
+    spdlog::warn(
+        "listening beyond loopback WITHOUT authentication "
+        "(--insecure_allow_unauthenticated_remote)");
   }
   spdlog::info("serving on {} (port {}) as replica \"{}\"",
                server_options.listen, (*server)->Port(), replica);

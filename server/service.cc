@@ -24,9 +24,37 @@ ServerUnaryReactor* Done(CallbackServerContext* context,
   return reactor;
 }
 
+// A write reactor that ends the call at once with `status`.
+template <typename T>
+class FailedWriter final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit FailedWriter(const absl::Status& status) {
+    this->Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
-JobPoolService::JobPoolService(JobManager* manager) : manager_(manager) {
+absl::Status JobPoolService::Authorize(const CallbackServerContext& context,
+                                       Role needed) const {
+  if (!auth_->enabled()) return absl::OkStatus();
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  const absl::string_view value =
+      it == metadata.end() ? absl::string_view()
+                           : absl::string_view(it->second.data(),
+                                               it->second.size());
+  return auth_->Check(value, needed);
+}
+
+// Fails the call and returns from the handler when the caller lacks `role`.
+#define JOBPOOL_AUTHORIZE_OR_FINISH(context, role)                        \
+  if (absl::Status denied = Authorize(*(context), (role)); !denied.ok()) \
+  return Done((context), denied)
+
+JobPoolService::JobPoolService(JobManager* manager, const Authenticator* auth)
+    : manager_(manager), auth_(auth) {
   admin_ = *Pool::Create(2);
 }
 
@@ -35,6 +63,7 @@ JobPoolService::~JobPoolService() = default;
 ServerUnaryReactor* JobPoolService::Submit(CallbackServerContext* context,
                                            const v1::SubmitRequest* request,
                                            v1::SubmitResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto call = PendingCall::Start(context);
   const bool wait_for_result = request->wait_for_result();
   JobManager::JobFn on_finish;
@@ -76,6 +105,7 @@ ServerUnaryReactor* JobPoolService::Submit(CallbackServerContext* context,
 ServerUnaryReactor* JobPoolService::GetJob(CallbackServerContext* context,
                                            const v1::GetJobRequest* request,
                                            v1::GetJobResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto job = manager_->GetJob(request->id());
   const absl::Status status = job.status();
   if (status.ok()) *response->mutable_job() = *std::move(job);
@@ -85,6 +115,7 @@ ServerUnaryReactor* JobPoolService::GetJob(CallbackServerContext* context,
 ServerUnaryReactor* JobPoolService::WaitJob(CallbackServerContext* context,
                                             const v1::WaitJobRequest* request,
                                             v1::WaitJobResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto call = PendingCall::Start(context);
   auto waiter = manager_->WaitJob(request->id(), [call, response](v1::Job job) {
     call->Complete(grpc::Status::OK,
@@ -103,6 +134,7 @@ ServerUnaryReactor* JobPoolService::WaitJob(CallbackServerContext* context,
 ServerUnaryReactor* JobPoolService::CancelJob(
     CallbackServerContext* context, const v1::CancelJobRequest* request,
     v1::CancelJobResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto job = manager_->CancelJob(request->id());
   const absl::Status status = job.status();
   if (status.ok()) *response->mutable_job() = *std::move(job);
@@ -112,6 +144,7 @@ ServerUnaryReactor* JobPoolService::CancelJob(
 ServerUnaryReactor* JobPoolService::CreateBatch(
     CallbackServerContext* context, const v1::CreateBatchRequest* request,
     v1::CreateBatchResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto created = manager_->CreateBatch(
       request->pool(), SpecPointers(request->jobs()), request->options());
   const absl::Status status = created.status();
@@ -122,6 +155,7 @@ ServerUnaryReactor* JobPoolService::CreateBatch(
 ServerUnaryReactor* JobPoolService::AddToBatch(
     CallbackServerContext* context, const v1::AddToBatchRequest* request,
     v1::AddToBatchResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto ids =
       manager_->AddToBatch(request->batch_id(), SpecPointers(request->jobs()));
   if (ids.ok()) {
@@ -133,12 +167,14 @@ ServerUnaryReactor* JobPoolService::AddToBatch(
 ServerUnaryReactor* JobPoolService::SealBatch(
     CallbackServerContext* context, const v1::SealBatchRequest* request,
     v1::SealBatchResponse* /*response*/) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   return Done(context, manager_->SealBatch(request->batch_id()));
 }
 
 ServerUnaryReactor* JobPoolService::CancelBatch(
     CallbackServerContext* context, const v1::CancelBatchRequest* request,
     v1::WaitBatchResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto batch = manager_->CancelBatch(request->batch_id());
   const absl::Status status = batch.status();
   if (status.ok()) *response = *std::move(batch);
@@ -148,6 +184,7 @@ ServerUnaryReactor* JobPoolService::CancelBatch(
 ServerUnaryReactor* JobPoolService::GetBatch(CallbackServerContext* context,
                                              const v1::GetBatchRequest* request,
                                              v1::WaitBatchResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto batch = manager_->GetBatch(request->batch_id(), request->include_jobs());
   const absl::Status status = batch.status();
   if (status.ok()) *response = *std::move(batch);
@@ -157,6 +194,7 @@ ServerUnaryReactor* JobPoolService::GetBatch(CallbackServerContext* context,
 ServerUnaryReactor* JobPoolService::WaitBatch(
     CallbackServerContext* context, const v1::WaitBatchRequest* request,
     v1::WaitBatchResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   auto call = PendingCall::Start(context);
   auto waiter = manager_->WaitBatch(
       request->batch_id(), request->include_jobs(),
@@ -173,13 +211,17 @@ ServerUnaryReactor* JobPoolService::WaitBatch(
 }
 
 grpc::ServerWriteReactor<v1::RunBatchResponse>* JobPoolService::RunBatch(
-    CallbackServerContext* /*context*/, const v1::RunBatchRequest* request) {
+    CallbackServerContext* context, const v1::RunBatchRequest* request) {
+  if (absl::Status denied = Authorize(*context, Role::kSubmit); !denied.ok()) {
+    return new FailedWriter<v1::RunBatchResponse>(denied);
+  }
   return StartRunBatch(manager_, *request);
 }
 
 ServerUnaryReactor* JobPoolService::Tune(CallbackServerContext* context,
                                          const v1::TuneRequest* request,
                                          v1::TuneResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kAdmin);
   auto stats = manager_->Tune(request->pool(), request->size());
   const absl::Status status = stats.status();
   if (status.ok()) *response->mutable_pool() = *std::move(stats);
@@ -189,6 +231,7 @@ ServerUnaryReactor* JobPoolService::Tune(CallbackServerContext* context,
 ServerUnaryReactor* JobPoolService::Reboot(CallbackServerContext* context,
                                            const v1::RebootRequest* request,
                                            v1::RebootResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kAdmin);
   auto stats = manager_->Reboot(request->pool());
   const absl::Status status = stats.status();
   if (status.ok()) *response->mutable_pool() = *std::move(stats);
@@ -198,6 +241,7 @@ ServerUnaryReactor* JobPoolService::Reboot(CallbackServerContext* context,
 ServerUnaryReactor* JobPoolService::Release(CallbackServerContext* context,
                                             const v1::ReleaseRequest* request,
                                             v1::ReleaseResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kAdmin);
   auto call = PendingCall::Start(context);
   const absl::Duration timeout = FromProto(request->timeout());
   // ReleaseTimeout blocks until the workers exit: run it on the admin pool,
@@ -218,12 +262,16 @@ ServerUnaryReactor* JobPoolService::Release(CallbackServerContext* context,
 ServerUnaryReactor* JobPoolService::Stats(CallbackServerContext* context,
                                           const v1::StatsRequest* /*request*/,
                                           v1::StatsResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   *response = manager_->Stats();
   return Done(context, absl::OkStatus());
 }
 
 grpc::ServerWriteReactor<v1::StatsResponse>* JobPoolService::WatchStats(
-    CallbackServerContext* /*context*/, const v1::WatchStatsRequest* request) {
+    CallbackServerContext* context, const v1::WatchStatsRequest* request) {
+  if (absl::Status denied = Authorize(*context, Role::kSubmit); !denied.ok()) {
+    return new FailedWriter<v1::StatsResponse>(denied);
+  }
   absl::Duration interval = request->has_interval()
                                 ? FromProto(request->interval())
                                 : absl::Seconds(1);
@@ -234,6 +282,7 @@ grpc::ServerWriteReactor<v1::StatsResponse>* JobPoolService::WatchStats(
 ServerUnaryReactor* JobPoolService::ListKinds(
     CallbackServerContext* context, const v1::ListKindsRequest* /*request*/,
     v1::ListKindsResponse* response) {
+  JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   for (const Kind* kind : manager_->Kinds()) {
     v1::KindInfo* info = response->add_kinds();
     info->set_name(kind->name);
@@ -241,5 +290,7 @@ ServerUnaryReactor* JobPoolService::ListKinds(
   }
   return Done(context, absl::OkStatus());
 }
+
+#undef JOBPOOL_AUTHORIZE_OR_FINISH
 
 }  // namespace jobpool

@@ -15,14 +15,15 @@
 
 #include "core/pool.h"
 #include "jobpool/v1/jobpool.grpc.pb.h"
+#include "server/auth.h"
 #include "server/job_manager.h"
 
 namespace jobpool {
 
 class JobPoolService final : public v1::JobPool::CallbackService {
  public:
-  // `manager` must outlive the service.
-  explicit JobPoolService(JobManager* manager);
+  // `manager` and `auth` must outlive the service.
+  JobPoolService(JobManager* manager, const Authenticator* auth);
   ~JobPoolService() override;
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
@@ -81,7 +82,12 @@ class JobPoolService final : public v1::JobPool::CallbackService {
                                       v1::ListKindsResponse* response) override;
 
  private:
+  // OK when the caller's bearer token grants `needed` (or auth is off).
+  absl::Status Authorize(const grpc::CallbackServerContext& context,
+                         Role needed) const;
+
   JobManager* const manager_;
+  const Authenticator* const auth_;
   // Runs admin calls that block (Release waits for workers), off the RPC
   // threads.
   std::unique_ptr<Pool> admin_;

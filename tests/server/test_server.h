@@ -35,7 +35,8 @@ class TestServer {
   explicit TestServer(std::vector<PoolConfig> pools = {MakePoolConfig("default",
                                                                       4)},
                       ManagerOptions options = {},
-                      std::vector<Kind> extra_kinds = {}, bool metrics = false)
+                      std::vector<Kind> extra_kinds = {}, bool metrics = false,
+                      ServerOptions server_options = {})
       : kinds_(KindRegistry::WithBuiltins()) {
     for (Kind& kind : extra_kinds) {
       EXPECT_TRUE(kinds_.Register(std::move(kind)).ok());
@@ -45,8 +46,9 @@ class TestServer {
         JobManager::Create(std::move(options), std::move(pools), &kinds_);
     EXPECT_TRUE(manager.ok()) << manager.status();
     manager_ = *std::move(manager);
-    ServerOptions server_options;
-    server_options.listen = "127.0.0.1:0";
+    if (server_options.listen == ServerOptions().listen) {
+      server_options.listen = "127.0.0.1:0";
+    }
     if (metrics) server_options.metrics_listen = "127.0.0.1:0";
     auto server = Server::Start(server_options, manager_.get());
     EXPECT_TRUE(server.ok()) << server.status();
