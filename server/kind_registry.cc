@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <stdexcept>
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -95,10 +97,14 @@ Kind Sha256() {
 
 Kind Fail() {
   return {
-      "fail", "fails with params.message (for tests)", nullptr,
+      "fail",
+      "fails with params.message; how=throw throws it instead, as a "
+      "faulty handler would (for tests)",
+      nullptr,
       [](const JobInput& input, JobContext&) -> absl::StatusOr<std::string> {
         std::string message = Param(input, "message");
         if (message.empty()) message = "failed as asked";
+        if (Param(input, "how") == "throw") throw std::runtime_error(message);
         return absl::AbortedError(message);
       }};
 }

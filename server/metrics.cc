@@ -91,7 +91,13 @@ Metrics::Metrics(std::function<v1::StatsResponse()> stats)
                    .Name("jobpool_process_threads")
                    .Help("Threads of the server.")
                    .Register(registry_)
-                   .Add({})) {}
+                   .Add({})),
+      stream_queued_(BuildGauge()
+                         .Name("jobpool_stream_queued_messages")
+                         .Help("Messages queued for streams whose readers "
+                               "are behind.")
+                         .Register(registry_)
+                         .Add({})) {}
 
 Metrics::KindSeries& Metrics::Series(absl::string_view pool,
                                      absl::string_view kind) {
@@ -161,6 +167,7 @@ std::string Metrics::Scrape() {
   }
   resident_memory_.Set(static_cast<double>(stats.rss_bytes()));
   threads_.Set(stats.threads());
+  stream_queued_.Set(static_cast<double>(stats.stream_queued_messages()));
   return prometheus::TextSerializer().Serialize(registry_.Collect());
 }
 

@@ -18,7 +18,8 @@
 //   jobpool_run_seconds{pool,kind}                   histogram
 //   jobpool_pool_capacity / _running / _busy / _waiting / _overdue {pool}
 //   jobpool_grpc_server_handled_total{method,code}
-//   jobpool_process_resident_memory_bytes, jobpool_process_threads
+//   jobpool_process_resident_memory_bytes, jobpool_process_threads,
+//   jobpool_stream_queued_messages
 //
 // Thread safety: every method may be called concurrently.
 
@@ -89,6 +90,7 @@ class Metrics final : public JobObserver {
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Gauge& resident_memory_;
   prometheus::Gauge& threads_;
+  prometheus::Gauge& stream_queued_;
 
   absl::Mutex mu_;
   // "pool\nkind" -> its series.

@@ -15,6 +15,7 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "server/interceptors.h"
+#include "server/streams.h"
 
 namespace jobpool {
 namespace {
@@ -104,7 +105,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   std::unique_ptr<Server> server(new Server(manager, options.auth));
   if (!options.metrics_listen.empty()) {
     server->metrics_ =
-        std::make_unique<Metrics>([manager] { return manager->Stats(); });
+        std::make_unique<Metrics>([manager] {
+          v1::StatsResponse stats = manager->Stats();
+          stats.set_stream_queued_messages(StreamQueuedMessages());
+          return stats;
+        });
     auto http =
         HttpServer::Start(options.metrics_listen, server->metrics_.get());
     if (!http.ok()) return http.status();

@@ -264,6 +264,7 @@ ServerUnaryReactor* JobPoolService::Stats(CallbackServerContext* context,
                                           v1::StatsResponse* response) {
   JOBPOOL_AUTHORIZE_OR_FINISH(context, Role::kSubmit);
   *response = manager_->Stats();
+  response->set_stream_queued_messages(StreamQueuedMessages());
   return Done(context, absl::OkStatus());
 }
 

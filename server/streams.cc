@@ -1,5 +1,6 @@
 #include "server/streams.h"
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -14,19 +15,46 @@
 namespace jobpool {
 namespace {
 
+std::atomic<int64_t> queued_messages{0};
+
 // A server stream that queues messages and writes them one at a time, then
 // finishes once the queue is empty. Owns itself until OnDone().
 template <typename Message>
 class QueuedWriter : public grpc::ServerWriteReactor<Message> {
  public:
+  ~QueuedWriter() override {
+    queued_messages.fetch_sub(static_cast<int64_t>(queue_.size()));
+  }
+
   void Send(Message message) {
     absl::MutexLock lock(&mu_);
     if (finishing_) return;
     queue_.push_back(std::move(message));
+    queued_messages.fetch_add(1);
     if (!writing_) {
       writing_ = true;
       this->StartWrite(&queue_.front());
     }
+  }
+
+  // As Send(), but replaces the message still waiting behind the one being
+  // written: for snapshots, where only the latest matters.
+  void SendLatest(Message message) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      if (queue_.size() >= 2) {
+        queue_.back() = std::move(message);
+        return;
+      }
+    }
+    Send(std::move(message));
+  }
+
+  // Messages queued and not yet written.
+  int Queued() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(queue_.size());
   }
 
   // Finishes with `status` once everything queued so far is written.
@@ -39,25 +67,12 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    queue_.pop_front();
-    if (!ok) {  // The caller went away; OnCancel() cleans up.
-      queue_.clear();
-      writing_ = false;
-      if (!finishing_) {
-        finishing_ = true;
-        this->Finish(grpc::Status::CANCELLED);
-      } else {
-        this->Finish(ToGrpcStatus(status_));
-      }
-      return;
+    bool room = false;
+    {
+      absl::MutexLock lock(&mu_);
+      room = WriteDoneLocked(ok);
     }
-    if (!queue_.empty()) {
-      this->StartWrite(&queue_.front());
-      return;
-    }
-    writing_ = false;
-    if (finishing_) this->Finish(ToGrpcStatus(status_));
+    if (room) OnRoom();
   }
 
   void OnDone() override {
@@ -68,9 +83,37 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
  protected:
   // Called once, when gRPC is done with the stream.
   virtual void OnFinished() {}
+  // Called when the queue has drained to half of kMaxQueuedMessages.
+  virtual void OnRoom() {}
   std::shared_ptr<QueuedWriter> self_;
 
  private:
+  // Returns whether the queue just drained to the low-water mark.
+  bool WriteDoneLocked(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    queue_.pop_front();
+    queued_messages.fetch_sub(1);
+    if (!ok) {  // The caller went away; OnCancel() cleans up.
+      queued_messages.fetch_sub(static_cast<int64_t>(queue_.size()));
+      queue_.clear();
+      writing_ = false;
+      if (!finishing_) {
+        finishing_ = true;
+        this->Finish(grpc::Status::CANCELLED);
+      } else {
+        this->Finish(ToGrpcStatus(status_));
+      }
+      return false;
+    }
+    const bool room = !finishing_ && queue_.size() == kMaxQueuedMessages / 2;
+    if (!queue_.empty()) {
+      this->StartWrite(&queue_.front());
+      return room;
+    }
+    writing_ = false;
+    if (finishing_) this->Finish(ToGrpcStatus(status_));
+    return !finishing_;
+  }
+
   absl::Mutex mu_;
   std::deque<Message> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -136,9 +179,19 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
 
   void OnJob(v1::Job job) {
     if (!progress_mode_) {
-      v1::RunBatchResponse message;
-      *message.mutable_job() = std::move(job);
-      Send(std::move(message));
+      // A reader that is behind gets its results from the manager when it
+      // catches up, rather than from a queue that grows with the batch.
+      bool defer = Queued() >= kMaxQueuedMessages;
+      {
+        absl::MutexLock lock(&mu_);
+        defer = defer || !deferred_.empty();
+        if (defer) deferred_.push_back(job.id());
+      }
+      if (!defer) {
+        v1::RunBatchResponse message;
+        *message.mutable_job() = std::move(job);
+        Send(std::move(message));
+      }
     } else if (ProgressDue()) {
       auto now = manager_->GetBatch(batch_id_, false);
       if (now.ok()) {
@@ -172,12 +225,38 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
     MaybeFinish();
   }
 
+  // Queues deferred results until the queue is full again.
+  void OnRoom() override {
+    for (int room = kMaxQueuedMessages - Queued(); room > 0; --room) {
+      std::string id;
+      {
+        absl::MutexLock lock(&mu_);
+        if (deferred_.empty()) break;
+        id = std::move(deferred_.front());
+        deferred_.pop_front();
+      }
+      v1::RunBatchResponse message;
+      auto job = manager_->GetJob(id);
+      if (job.ok()) {
+        *message.mutable_job() = *std::move(job);
+      } else {  // Forgotten already (retention): say so rather than skip it.
+        message.mutable_job()->set_id(id);
+        message.mutable_job()->set_error(std::string(job.status().message()));
+      }
+      Send(std::move(message));
+    }
+    MaybeFinish();
+  }
+
   // Finishes once the batch is complete and every result has been queued.
   void MaybeFinish() {
     v1::RunBatchResponse last;
     {
       absl::MutexLock lock(&mu_);
-      if (!complete_ || sent_final_ || seen_ < final_.summary().total()) return;
+      if (!complete_ || sent_final_ || seen_ < final_.summary().total() ||
+          !deferred_.empty()) {
+        return;
+      }
       sent_final_ = true;
       *last.mutable_progress() = final_;
     }
@@ -210,6 +289,7 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
   uint64_t watcher_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t waiter_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t seen_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::string> deferred_ ABSL_GUARDED_BY(mu_);
   bool complete_ ABSL_GUARDED_BY(mu_) = false;
   bool sent_final_ ABSL_GUARDED_BY(mu_) = false;
   v1::WaitBatchResponse final_ ABSL_GUARDED_BY(mu_);
@@ -238,7 +318,9 @@ class StatsStream final : public QueuedWriter<v1::StatsResponse> {
 
   void Tick(bool ok) {
     if (!ok) return;  // Cancelled.
-    Send(manager_->Stats());
+    v1::StatsResponse stats = manager_->Stats();
+    stats.set_stream_queued_messages(StreamQueuedMessages());
+    SendLatest(std::move(stats));
     // A weak reference: the alarm belongs to the stream and must not keep
     // it alive.
     std::weak_ptr<StatsStream> weak =
@@ -256,6 +338,8 @@ class StatsStream final : public QueuedWriter<v1::StatsResponse> {
 };
 
 }  // namespace
+
+int64_t StreamQueuedMessages() { return queued_messages.load(); }
 
 grpc::ServerWriteReactor<v1::RunBatchResponse>* StartRunBatch(
     JobManager* manager, const v1::RunBatchRequest& request) {

@@ -20,6 +20,12 @@ grpc::ServerWriteReactor<v1::RunBatchResponse>* StartRunBatch(
 grpc::ServerWriteReactor<v1::StatsResponse>* StartWatchStats(
     JobManager* manager, absl::Duration interval);
 
+// Messages queued by all streams, not yet taken by gRPC. A slow reader
+// holds at most kMaxQueuedMessages of its stream's results (the rest wait
+// as job ids, fetched when it catches up) and one pending stats snapshot.
+int64_t StreamQueuedMessages();
+inline constexpr int kMaxQueuedMessages = 64;
+
 }  // namespace jobpool
 
 #endif  // JOBPOOL_SERVER_STREAMS_H_
