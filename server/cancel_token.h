@@ -18,7 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "core/internal/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -35,11 +35,12 @@ class CancelToken {
   bool Cancel(std::string reason) ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<std::pair<uint64_t, absl::AnyInvocable<void()>>> callbacks;
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       if (cancelled_) return false;
       cancelled_ = true;
       reason_ = std::move(reason);
       callbacks.swap(callbacks_);
+      cancelled_cv_.SignalAll();
     }
     for (auto& [id, fn] : callbacks) fn();
     return true;
@@ -56,7 +57,7 @@ class CancelToken {
   uint64_t AddCallback(absl::AnyInvocable<void()> fn) const
       ABSL_LOCKS_EXCLUDED(mu_) {
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       if (!cancelled_) {
         callbacks_.emplace_back(next_callback_, std::move(fn));
         return next_callback_++;
@@ -67,33 +68,35 @@ class CancelToken {
   }
 
   void RemoveCallback(uint64_t id) const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     std::erase_if(callbacks_, [id](const auto& c) { return c.first == id; });
   }
 
   bool IsCancelled() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return CheckDeadlineLocked();
   }
 
   // Whether the cancellation came from the deadline.
   bool TimedOut() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     CheckDeadlineLocked();
     return timed_out_;
   }
 
   std::string Reason() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return reason_;
   }
 
   // Sleeps for `duration` unless cancelled first. Returns true if the full
   // duration passed, false on cancellation.
   bool WaitFor(absl::Duration duration) const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     const absl::Time until = std::min(absl::Now() + duration, deadline_);
-    mu_.AwaitWithDeadline(absl::Condition(&cancelled_), until);
+    while (!cancelled_ && absl::Now() < until) {
+      cancelled_cv_.WaitWithDeadline(&mu_, until);
+    }
     return !CheckDeadlineLocked() && absl::Now() >= until;
   }
 
@@ -108,7 +111,8 @@ class CancelToken {
   }
 
   const absl::Time deadline_;
-  mutable absl::Mutex mu_;
+  mutable internal::Mutex mu_;
+  mutable internal::CondVar cancelled_cv_;
   mutable bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   mutable bool timed_out_ ABSL_GUARDED_BY(mu_) = false;
   mutable std::string reason_ ABSL_GUARDED_BY(mu_);

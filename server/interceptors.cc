@@ -50,8 +50,18 @@ class HandledCounter final : public Interceptor {
  public:
   HandledCounter(Metrics* metrics, const char* method)
       : metrics_(metrics), method_(method) {}
+  // gRPC drops the interceptors when the call is over, however it ended
+  // (a caller that vanished gets no status sent).
+  ~HandledCounter() override {
+    if (started_) metrics_->RpcEnded(method_);
+  }
 
   void Intercept(InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      started_ = true;
+      metrics_->RpcStarted(method_);
+    }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
       const auto code =
@@ -64,6 +74,7 @@ class HandledCounter final : public Interceptor {
  private:
   Metrics* const metrics_;
   const char* const method_;
+  bool started_ = false;
 };
 
 class HandledCounterFactory final : public ServerInterceptorFactoryInterface {

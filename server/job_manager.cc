@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
   if (pools.empty()) return absl::InvalidArgumentError("no pools configured");
   std::unique_ptr<JobManager> manager(
       new JobManager(std::move(options), kinds));
-  absl::MutexLock lock(&manager->mu_);
+  internal::MutexLock lock(&manager->mu_);
   for (PoolConfig& config : pools) {
     if (config.name.empty() || absl::StrContains(config.name, '/')) {
       return absl::InvalidArgumentError(
@@ -62,7 +62,7 @@ JobManager::~JobManager() {
   // (and so lock mu_) meanwhile. They find the pool gone and skip it.
   std::vector<std::unique_ptr<Pool>> pools;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     for (auto& [name, entry] : pools_) pools.push_back(std::move(entry->pool));
   }
   for (auto& pool : pools) pool->Release();
@@ -242,7 +242,7 @@ absl::StatusOr<JobManager::Submission> JobManager::Submit(
   JobFn finish_now;  // `on_finish` of a reused job that has already ended.
   v1::Job snapshot;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto pool = FindPool(pool_name);
     if (!pool.ok()) return pool.status();
     auto made = NewJobLocked(**pool, spec, nullptr, &reused);
@@ -281,7 +281,7 @@ absl::Status JobManager::Dispatch(const JobPtr& job, AdmitFn on_admit,
                                   uint64_t caller_waiter) {
   Pool* pool;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     job->on_admit = std::move(on_admit);
     pool = pools_.find(job->pool)->second->pool.get();
   }
@@ -291,7 +291,7 @@ absl::Status JobManager::Dispatch(const JobPtr& job, AdmitFn on_admit,
   if (!ticket.ok()) {
     absl::Status refusal = Refusal(ticket.status());
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       // Refused at once: the caller hears it from the return value.
       job->on_admit = nullptr;
       job->reject_reason = IsPoolOverload(refusal) ? "overloaded" : "released";
@@ -300,7 +300,7 @@ absl::Status JobManager::Dispatch(const JobPtr& job, AdmitFn on_admit,
     Finish(job, v1::JOB_STATE_REJECTED, "", std::string(refusal.message()));
     return refusal;
   }
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   if (!job->admitted && !IsFinal(job->state)) job->ticket = *ticket;
   return absl::OkStatus();
 }
@@ -313,7 +313,7 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
     AdmitFn on_admit;
     v1::Job snapshot;
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       on_admit = std::move(job->on_admit);
       job->on_admit = nullptr;
       if (cancelled && job->token->IsCancelled()) {
@@ -331,7 +331,7 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
   AdmitFn on_admit;
   v1::Job snapshot;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     job->admitted = true;
     job->ticket.reset();
     job->state = v1::JOB_STATE_RUNNING;
@@ -358,7 +358,7 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
 void JobManager::Run(const JobPtr& job) {
   std::shared_ptr<CancelToken> token;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     token = job->token;
   }
   if (token->IsCancelled()) {
@@ -406,14 +406,14 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
   v1::WaitBatchResponse batch_summary;
   std::vector<std::shared_ptr<JobFn>> batch_watchers;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     if (IsFinal(job->state)) return;
     job->state = state;
     job->output = std::move(output);
     job->error = std::move(error);
     job->finished_at = absl::Now();
     job->ticket.reset();
-    --live_jobs_;
+    if (--live_jobs_ == 0) idle_cv_.SignalAll();
     PoolEntry& entry = *pools_.find(job->pool)->second;
     pool = entry.pool.get();
     Count(state, &entry.totals);
@@ -484,7 +484,7 @@ absl::Status JobManager::CancelLocked(const JobPtr& job, std::string reason,
 }
 
 absl::StatusOr<v1::Job> JobManager::GetJob(absl::string_view id) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   auto job = FindJobLocked(id);
   if (!job.ok()) return job.status();
   return ToProtoLocked(**job);
@@ -493,7 +493,7 @@ absl::StatusOr<v1::Job> JobManager::GetJob(absl::string_view id) {
 absl::StatusOr<uint64_t> JobManager::WaitJob(absl::string_view id, JobFn done) {
   v1::Job snapshot;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto job = FindJobLocked(id);
     if (!job.ok()) return job.status();
     if (!IsFinal((*job)->state)) {
@@ -508,7 +508,7 @@ absl::StatusOr<uint64_t> JobManager::WaitJob(absl::string_view id, JobFn done) {
 }
 
 void JobManager::RemoveJobWaiter(absl::string_view id, uint64_t waiter) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   auto job = FindJobLocked(id);
   if (!job.ok()) return;
   EraseId((*job)->waiters, waiter);
@@ -518,7 +518,7 @@ void JobManager::Abandon(absl::string_view id, uint64_t waiter) {
   std::vector<Ticket> tickets;
   Pool* pool = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto job = FindJobLocked(id);
     if (!job.ok()) return;
     EraseId((*job)->waiters, waiter);
@@ -535,7 +535,7 @@ absl::StatusOr<v1::Job> JobManager::CancelJob(absl::string_view id) {
   JobPtr job;
   Pool* pool;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto found = FindJobLocked(id);
     if (!found.ok()) return found.status();
     job = *found;
@@ -544,7 +544,7 @@ absl::StatusOr<v1::Job> JobManager::CancelJob(absl::string_view id) {
   }
   // A queued job is withdrawn here; its admission callback finishes it.
   for (Ticket ticket : tickets) pool->Cancel(ticket);
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   return ToProtoLocked(*job);
 }
 
@@ -614,7 +614,7 @@ v1::Job JobManager::ToProtoLocked(const JobRecord& job) const {
   if (IsFinal(job.state)) ToProto(job.finished_at, out.mutable_finished_at());
   out.set_batch_id(job.batch_id);
   out.set_idempotency_key(job.key);
-  absl::MutexLock lock(&job.report->mu);
+  internal::MutexLock lock(&job.report->mu);
   out.set_progress(job.report->fraction);
   out.set_progress_message(job.report->message);
   if (job.report->has_process) {

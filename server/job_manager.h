@@ -28,7 +28,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/internal/mutex.h"
 #include "absl/time/time.h"
 #include "core/pool.h"
 #include "jobpool/v1/jobpool.pb.h"
@@ -221,7 +221,9 @@ class JobManager {
   const KindRegistry* const kinds_;
   const absl::Time started_;
 
-  mutable absl::Mutex mu_;
+  mutable internal::Mutex mu_;
+  // Signalled when the last unfinished job ends (AwaitIdle).
+  internal::CondVar idle_cv_;
   std::map<std::string, std::unique_ptr<PoolEntry>, std::less<>> pools_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, JobPtr> jobs_ ABSL_GUARDED_BY(mu_);

@@ -16,7 +16,7 @@ using internal::IsFinal;
 // Pool administration, statistics and drain.
 
 void JobManager::SetObserver(JobObserver* observer) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   observer_ = observer;
 }
 
@@ -52,26 +52,26 @@ absl::StatusOr<v1::PoolStats> JobManager::Tune(absl::string_view pool_name,
                                                int size) {
   Pool* pool;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto entry = FindPool(pool_name);
     if (!entry.ok()) return entry.status();
     pool = (*entry)->pool.get();
   }
   if (absl::Status s = pool->Tune(size); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   return PoolStatsLocked(**FindPool(pool_name));
 }
 
 absl::StatusOr<v1::PoolStats> JobManager::Reboot(absl::string_view pool_name) {
   Pool* pool;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto entry = FindPool(pool_name);
     if (!entry.ok()) return entry.status();
     pool = (*entry)->pool.get();
   }
   pool->Reboot();
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   return PoolStatsLocked(**FindPool(pool_name));
 }
 
@@ -79,7 +79,7 @@ absl::StatusOr<v1::ReleaseResponse> JobManager::Release(
     absl::string_view pool_name, absl::Duration timeout) {
   Pool* pool;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto entry = FindPool(pool_name);
     if (!entry.ok()) return entry.status();
     pool = (*entry)->pool.get();
@@ -88,7 +88,7 @@ absl::StatusOr<v1::ReleaseResponse> JobManager::Release(
   if (IsPoolClosed(released)) return released;
   v1::ReleaseResponse response;
   response.set_drained(released.ok());
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   *response.mutable_pool() = PoolStatsLocked(**FindPool(pool_name));
   return response;
 }
@@ -96,7 +96,7 @@ absl::StatusOr<v1::ReleaseResponse> JobManager::Release(
 v1::StatsResponse JobManager::Stats() {
   v1::StatsResponse out;
   const ProcessStats process = ReadProcessStats();
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   EvictLocked(absl::Now());
   out.set_replica(options_.replica);
   out.set_draining(draining_);
@@ -121,23 +121,23 @@ v1::StatsResponse JobManager::Stats() {
 }
 
 void JobManager::Drain() {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   draining_ = true;
 }
 
 bool JobManager::IsDraining() const {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   return draining_;
 }
 
 bool JobManager::AwaitIdle(absl::Time deadline) {
-  const auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return live_jobs_ == 0;
-  };
   std::vector<std::pair<Pool*, Ticket>> tickets;
   {
-    absl::MutexLock lock(&mu_);
-    if (mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) return true;
+    internal::MutexLock lock(&mu_);
+    while (live_jobs_ != 0 && absl::Now() < deadline) {
+      idle_cv_.WaitWithDeadline(&mu_, deadline);
+    }
+    if (live_jobs_ == 0) return true;
     // Past the deadline: cancel what still runs, withdraw what still waits.
     for (auto& [id, job] : jobs_) {
       std::vector<Ticket> mine;

@@ -91,7 +91,7 @@ absl::StatusOr<v1::CreateBatchResponse> JobManager::CreateBatch(
   std::vector<JobPtr> jobs;
   absl::Status recorded;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto pool = FindPool(pool_name);
     if (!pool.ok()) return pool.status();
     EvictLocked(absl::Now(), /*new_batches=*/1);
@@ -123,7 +123,7 @@ absl::StatusOr<std::vector<std::string>> JobManager::AddToBatch(
   std::vector<JobPtr> jobs;
   absl::Status recorded;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto batch = FindBatchLocked(batch_id);
     if (!batch.ok()) return batch.status();
     if ((*batch)->sealed) {
@@ -146,7 +146,7 @@ absl::Status JobManager::SealBatch(absl::string_view batch_id) {
   v1::WaitBatchResponse full;
   v1::WaitBatchResponse summary;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto batch = FindBatchLocked(batch_id);
     if (!batch.ok()) return batch.status();
     BatchRecord& b = **batch;
@@ -172,7 +172,7 @@ absl::StatusOr<v1::WaitBatchResponse> JobManager::CancelBatch(
   std::vector<Ticket> tickets;
   Pool* pool = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto batch = FindBatchLocked(batch_id);
     if (!batch.ok()) return batch.status();
     pool = pools_.find((*batch)->pool)->second->pool.get();
@@ -187,7 +187,7 @@ absl::StatusOr<v1::WaitBatchResponse> JobManager::CancelBatch(
 
 absl::StatusOr<v1::WaitBatchResponse> JobManager::GetBatch(
     absl::string_view batch_id, bool include_jobs) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return batch.status();
   return BatchToProtoLocked(**batch, include_jobs);
@@ -198,7 +198,7 @@ absl::StatusOr<uint64_t> JobManager::WaitBatch(absl::string_view batch_id,
                                                BatchFn done) {
   v1::WaitBatchResponse now;
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     auto batch = FindBatchLocked(batch_id);
     if (!batch.ok()) return batch.status();
     if (!(*batch)->IsComplete()) {
@@ -215,7 +215,7 @@ absl::StatusOr<uint64_t> JobManager::WaitBatch(absl::string_view batch_id,
 
 void JobManager::RemoveBatchWaiter(absl::string_view batch_id,
                                    uint64_t waiter) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return;
   EraseId((*batch)->waiters, waiter);
@@ -223,7 +223,7 @@ void JobManager::RemoveBatchWaiter(absl::string_view batch_id,
 
 absl::StatusOr<uint64_t> JobManager::WatchBatchJobs(absl::string_view batch_id,
                                                     JobFn each) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return batch.status();
   const uint64_t id = (*batch)->next_waiter++;
@@ -233,7 +233,7 @@ absl::StatusOr<uint64_t> JobManager::WatchBatchJobs(absl::string_view batch_id,
 
 void JobManager::RemoveBatchWatcher(absl::string_view batch_id,
                                     uint64_t watcher) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   auto batch = FindBatchLocked(batch_id);
   if (!batch.ok()) return;
   EraseId((*batch)->watchers, watcher);

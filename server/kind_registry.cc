@@ -2,10 +2,9 @@
 
 #include <openssl/sha.h>
 
-#include <stdexcept>
-
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -115,14 +114,14 @@ constexpr size_t kMaxProgressMessage = 200;
 
 void JobContext::ReportProgress(double fraction, absl::string_view message) {
   if (!(fraction >= 0)) fraction = 0;  // NaN too.
-  absl::MutexLock lock(&report_.mu);
+  internal::MutexLock lock(&report_.mu);
   report_.fraction = std::min(fraction, 1.0);
   report_.message = std::string(message.substr(0, kMaxProgressMessage));
 }
 
 void JobContext::SetProcessResult(int exit_code, int term_signal,
                                   std::string stderr_tail) {
-  absl::MutexLock lock(&report_.mu);
+  internal::MutexLock lock(&report_.mu);
   report_.has_process = true;
   report_.exit_code = exit_code;
   report_.term_signal = term_signal;

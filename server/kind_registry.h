@@ -28,7 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "core/internal/mutex.h"
 #include "absl/time/time.h"
 #include "server/cancel_token.h"
 
@@ -44,7 +44,7 @@ struct JobInput {
 // that ran a program, how the program ended. Shown by GetJob, WaitJob and
 // WaitBatch.
 struct JobReport {
-  absl::Mutex mu;
+  internal::Mutex mu;
   double fraction ABSL_GUARDED_BY(mu) = 0;
   std::string message ABSL_GUARDED_BY(mu);
   bool has_process ABSL_GUARDED_BY(mu) = false;

@@ -78,6 +78,16 @@ Metrics::Metrics(std::function<v1::StatsResponse()> stats)
                    .Help("Running jobs already cancelled or timed out whose "
                          "handler has not returned.")
                    .Register(registry_)),
+      rpcs_started_(BuildCounter()
+                        .Name("jobpool_grpc_server_started_total")
+                        .Help("RPCs started, by method (started minus "
+                              "handled: calls in flight).")
+                        .Register(registry_)),
+      rpcs_in_flight_(BuildGauge()
+                          .Name("jobpool_grpc_server_in_flight")
+                          .Help("RPCs in progress (waiting calls included), "
+                                "by method.")
+                          .Register(registry_)),
       rpcs_(BuildCounter()
                 .Name("jobpool_grpc_server_handled_total")
                 .Help("RPCs completed, by method and gRPC status code.")
@@ -114,7 +124,7 @@ Metrics::KindSeries& Metrics::Series(absl::string_view pool,
 }
 
 void Metrics::JobSubmitted(absl::string_view pool, absl::string_view kind) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   Series(pool, kind).submitted->Increment();
 }
 
@@ -124,7 +134,7 @@ void Metrics::JobRefused(absl::string_view pool, absl::string_view reason) {
 
 void Metrics::JobStarted(absl::string_view pool, absl::string_view kind,
                          absl::Duration queue_wait) {
-  absl::MutexLock lock(&mu_);
+  internal::MutexLock lock(&mu_);
   Series(pool, kind).queue_wait->Observe(absl::ToDoubleSeconds(queue_wait));
 }
 
@@ -132,7 +142,7 @@ void Metrics::JobFinished(absl::string_view pool, absl::string_view kind,
                           v1::JobState state, absl::Duration run_time,
                           absl::string_view reject_reason) {
   {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     KindSeries& series = Series(pool, kind);
     prometheus::Counter*& finished =
         series.finished[static_cast<size_t>(state)];
@@ -149,6 +159,15 @@ void Metrics::JobFinished(absl::string_view pool, absl::string_view kind,
   if (state == v1::JOB_STATE_REJECTED) {
     JobRefused(pool, reject_reason.empty() ? "overloaded" : reject_reason);
   }
+}
+
+void Metrics::RpcStarted(absl::string_view method) {
+  rpcs_started_.Add({{"method", Str(method)}}).Increment();
+  rpcs_in_flight_.Add({{"method", Str(method)}}).Increment();
+}
+
+void Metrics::RpcEnded(absl::string_view method) {
+  rpcs_in_flight_.Add({{"method", Str(method)}}).Decrement();
 }
 
 void Metrics::RpcHandled(absl::string_view method, absl::string_view code) {

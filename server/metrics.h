@@ -17,6 +17,8 @@
 //   jobpool_queue_wait_seconds{pool,kind}            histogram
 //   jobpool_run_seconds{pool,kind}                   histogram
 //   jobpool_pool_capacity / _running / _busy / _waiting / _overdue {pool}
+//   jobpool_grpc_server_started_total{method},
+//   jobpool_grpc_server_in_flight{method},
 //   jobpool_grpc_server_handled_total{method,code}
 //   jobpool_process_resident_memory_bytes, jobpool_process_threads,
 //   jobpool_stream_queued_messages
@@ -31,7 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "core/internal/mutex.h"
 #include "absl/time/time.h"
 #include "jobpool/v1/jobpool.pb.h"
 #include "prometheus/counter.h"
@@ -58,6 +60,9 @@ class Metrics final : public JobObserver {
 
   // A finished RPC: its full method name ("/jobpool.v1.JobPool/Submit") and
   // status code name ("OK", "RESOURCE_EXHAUSTED", ...).
+  // A call began / ended (however it ended): the in-flight gauge.
+  void RpcStarted(absl::string_view method);
+  void RpcEnded(absl::string_view method);
   void RpcHandled(absl::string_view method, absl::string_view code);
 
   // The Prometheus text exposition format (version 0.0.4).
@@ -87,12 +92,14 @@ class Metrics final : public JobObserver {
   prometheus::Family<prometheus::Gauge>& busy_;
   prometheus::Family<prometheus::Gauge>& waiting_;
   prometheus::Family<prometheus::Gauge>& overdue_;
+  prometheus::Family<prometheus::Counter>& rpcs_started_;
+  prometheus::Family<prometheus::Gauge>& rpcs_in_flight_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Gauge& resident_memory_;
   prometheus::Gauge& threads_;
   prometheus::Gauge& stream_queued_;
 
-  absl::Mutex mu_;
+  internal::Mutex mu_;
   // "pool\nkind" -> its series.
   absl::flat_hash_map<std::string, std::unique_ptr<KindSeries>> series_
       ABSL_GUARDED_BY(mu_);

@@ -24,7 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
-#include "absl/synchronization/mutex.h"
+#include "core/internal/mutex.h"
 #include "grpcpp/grpcpp.h"
 
 namespace jobpool {
@@ -43,7 +43,7 @@ class PendingCall final : public grpc::ServerUnaryReactor {
   void Complete(
       const grpc::Status& status, absl::FunctionRef<void()> fill = [] {}) {
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       if (finished_) return;
       finished_ = true;
       on_cancel_ = nullptr;
@@ -55,7 +55,7 @@ class PendingCall final : public grpc::ServerUnaryReactor {
   // Runs `hook` when the caller goes away (at once if it already has).
   void OnCallerGone(absl::AnyInvocable<void()> hook) {
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       if (!cancelled_) {
         if (!finished_) on_cancel_ = std::move(hook);
         return;
@@ -67,7 +67,7 @@ class PendingCall final : public grpc::ServerUnaryReactor {
   void OnCancel() override {
     absl::AnyInvocable<void()> hook;
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       cancelled_ = true;
       hook = std::move(on_cancel_);
       on_cancel_ = nullptr;
@@ -91,7 +91,7 @@ class PendingCall final : public grpc::ServerUnaryReactor {
 
   grpc::CallbackServerContext* const context_;
   std::shared_ptr<PendingCall> self_;  // Until OnDone().
-  absl::Mutex mu_;
+  internal::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -21,6 +22,7 @@ namespace jobpool {
 namespace {
 
 constexpr char kServiceName[] = "jobpool.v1.JobPool";
+constexpr absl::Duration kLinger = absl::Milliseconds(500);
 
 int Millis(absl::Duration d) {
   return static_cast<int>(absl::ToInt64Milliseconds(d));
@@ -97,7 +99,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   if (absl::Status tls = CheckTlsFiles(options); !tls.ok()) return tls;
   // Debian's Abseil is built with the mutex deadlock-cycle detector on,
-  // which updates a global graph on every absl::Mutex lock -- ours and
+  // which updates a global graph on every internal::Mutex lock -- ours and
   // gRPC's own. Profiles showed it as the largest single cost of a call.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc::EnableDefaultHealthCheckService(true);
@@ -165,7 +167,13 @@ bool Server::Drain(absl::Duration grace) {
   server_->GetHealthCheckService()->SetServingStatus("", false);
   server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
   manager_->Drain();
-  const bool clean = manager_->AwaitIdle(absl::Now() + grace);
+  const absl::Time deadline = absl::Now() + grace;
+  const bool clean = manager_->AwaitIdle(deadline);
+  // Keep answering UNAVAILABLE a moment longer, so that callers still
+  // connected learn to go elsewhere before the connections close (a call
+  // caught by the close itself sees CANCELLED, and was not admitted).
+  absl::SleepFor(std::min(kLinger, std::max(absl::ZeroDuration(),
+                                            deadline - absl::Now())));
   // Waiters were answered as their jobs finished; give the last answers a
   // moment to flush, then stop. (gRPC also waits out this deadline while an
   // idle client connection stays open, so keep it short.)

@@ -369,10 +369,18 @@ int Serve(KindRegistry& kinds) {
   spdlog::info("{}: draining for up to {}",
                signal == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::FormatDuration(grace));
-  if ((*server)->Drain(grace)) {
-    spdlog::info("stopped: every admitted job finished");
+  const bool clean = (*server)->Drain(grace);
+  const v1::JobTotals totals = (*manager)->Stats().totals();
+  const std::string counts = absl::StrCat(
+      totals.submitted(), " submitted: ", totals.succeeded(), " succeeded, ",
+      totals.failed(), " failed, ", totals.cancelled(), " cancelled, ",
+      totals.timed_out(), " timed out, ", totals.rejected(), " rejected");
+  if (clean) {
+    spdlog::info("stopped: every admitted job finished ({})", counts);
   } else {
-    spdlog::warn("stopped: jobs still running at the deadline were cancelled");
+    spdlog::warn(
+        "stopped: jobs still running at the deadline were cancelled ({})",
+        counts);
   }
   return 0;
 }

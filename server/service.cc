@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "core/internal/mutex.h"
 #include "proto/proto_time.h"
 #include "proto/status_convert.h"
 #include "server/pending_call.h"

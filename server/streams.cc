@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "core/internal/mutex.h"
 #include "grpcpp/alarm.h"
 #include "proto/proto_time.h"
 #include "proto/status_convert.h"
@@ -27,7 +27,7 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
   }
 
   void Send(Message message) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     if (finishing_) return;
     queue_.push_back(std::move(message));
     queued_messages.fetch_add(1);
@@ -37,11 +37,25 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
     }
   }
 
+  // As Send() if fewer than `limit` messages are queued; false otherwise.
+  bool TrySend(Message& message, int limit) {
+    internal::MutexLock lock(&mu_);
+    if (finishing_) return true;
+    if (static_cast<int>(queue_.size()) >= limit) return false;
+    queue_.push_back(std::move(message));
+    queued_messages.fetch_add(1);
+    if (!writing_) {
+      writing_ = true;
+      this->StartWrite(&queue_.front());
+    }
+    return true;
+  }
+
   // As Send(), but replaces the message still waiting behind the one being
   // written: for snapshots, where only the latest matters.
   void SendLatest(Message message) {
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       if (finishing_) return;
       if (queue_.size() >= 2) {
         queue_.back() = std::move(message);
@@ -53,13 +67,13 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
 
   // Messages queued and not yet written.
   int Queued() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     return static_cast<int>(queue_.size());
   }
 
   // Finishes with `status` once everything queued so far is written.
   void FinishAfterWrites(absl::Status status) {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     if (finishing_) return;
     finishing_ = true;
     status_ = std::move(status);
@@ -69,7 +83,7 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
   void OnWriteDone(bool ok) override {
     bool room = false;
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       room = WriteDoneLocked(ok);
     }
     if (room) OnRoom();
@@ -114,7 +128,7 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
     return !finishing_;
   }
 
-  absl::Mutex mu_;
+  internal::Mutex mu_;
   std::deque<Message> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
@@ -160,7 +174,7 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
                                         self->OnComplete(std::move(done));
                                       });
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       watcher_ = watcher.value_or(0);
       waiter_ = waiter.value_or(0);
     }
@@ -181,16 +195,20 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
     if (!progress_mode_) {
       // A reader that is behind gets its results from the manager when it
       // catches up, rather than from a queue that grows with the batch.
-      bool defer = Queued() >= kMaxQueuedMessages;
+      bool deferred = false;
       {
-        absl::MutexLock lock(&mu_);
-        defer = defer || !deferred_.empty();
-        if (defer) deferred_.push_back(job.id());
+        internal::MutexLock lock(&mu_);
+        deferred = !deferred_.empty();
+        if (deferred) deferred_.push_back(job.id());
       }
-      if (!defer) {
+      if (!deferred) {
+        std::string id = job.id();
         v1::RunBatchResponse message;
         *message.mutable_job() = std::move(job);
-        Send(std::move(message));
+        if (!TrySend(message, kMaxQueuedMessages)) {
+          internal::MutexLock lock(&mu_);
+          deferred_.push_back(std::move(id));
+        }
       }
     } else if (ProgressDue()) {
       auto now = manager_->GetBatch(batch_id_, false);
@@ -202,14 +220,14 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
     }
     {
       // Counted only once queued, so the summary cannot overtake a result.
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       ++seen_;
     }
     MaybeFinish();
   }
 
   bool ProgressDue() {
-    absl::MutexLock lock(&mu_);
+    internal::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
     if (now - last_progress_ < interval_) return false;
     last_progress_ = now;
@@ -218,7 +236,7 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
 
   void OnComplete(v1::WaitBatchResponse summary) {
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       final_ = std::move(summary);
       complete_ = true;
     }
@@ -227,13 +245,14 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
 
   // Queues deferred results until the queue is full again.
   void OnRoom() override {
-    for (int room = kMaxQueuedMessages - Queued(); room > 0; --room) {
+    while (true) {
       std::string id;
       {
-        absl::MutexLock lock(&mu_);
+        internal::MutexLock lock(&mu_);
         if (deferred_.empty()) break;
         id = std::move(deferred_.front());
         deferred_.pop_front();
+        ++refilling_;  // Not done until queued: MaybeFinish waits for it.
       }
       v1::RunBatchResponse message;
       auto job = manager_->GetJob(id);
@@ -243,7 +262,13 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
         message.mutable_job()->set_id(id);
         message.mutable_job()->set_error(std::string(job.status().message()));
       }
-      Send(std::move(message));
+      const bool sent = TrySend(message, kMaxQueuedMessages);
+      internal::MutexLock lock(&mu_);
+      --refilling_;
+      if (!sent) {  // Full again: the next drain picks it up.
+        deferred_.push_front(std::move(id));
+        break;
+      }
     }
     MaybeFinish();
   }
@@ -252,9 +277,9 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
   void MaybeFinish() {
     v1::RunBatchResponse last;
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       if (!complete_ || sent_final_ || seen_ < final_.summary().total() ||
-          !deferred_.empty()) {
+          !deferred_.empty() || refilling_ > 0) {
         return;
       }
       sent_final_ = true;
@@ -269,7 +294,7 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
     uint64_t watcher;
     uint64_t waiter;
     {
-      absl::MutexLock lock(&mu_);
+      internal::MutexLock lock(&mu_);
       watcher = watcher_;
       waiter = waiter_;
       watcher_ = waiter_ = 0;
@@ -285,11 +310,12 @@ class RunBatchStream final : public QueuedWriter<v1::RunBatchResponse> {
   bool progress_mode_ = false;
   absl::Duration interval_;
   std::string batch_id_;
-  absl::Mutex mu_;
+  internal::Mutex mu_;
   uint64_t watcher_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t waiter_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t seen_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<std::string> deferred_ ABSL_GUARDED_BY(mu_);
+  int refilling_ ABSL_GUARDED_BY(mu_) = 0;
   bool complete_ ABSL_GUARDED_BY(mu_) = false;
   bool sent_final_ ABSL_GUARDED_BY(mu_) = false;
   v1::WaitBatchResponse final_ ABSL_GUARDED_BY(mu_);

@@ -392,6 +392,17 @@ int Get(Cli& cli, const std::string& id) {
 }
 
 int Wait(Cli& cli, const std::string& id, bool raw) {
+  if (absl::StrContains(id, "/batch/")) {
+    auto batch = cli.Connection().WaitBatch(id, false, cli.WaitLimit());
+    if (!batch.ok()) return cli.Fail(batch.status());
+    const v1::BatchSummary& s = batch->summary();
+    cli.Print(*batch,
+              absl::StrCat("batch ", id, ": ", s.total(), " jobs: ",
+                           s.succeeded(), " succeeded, ", s.failed(),
+                           " failed, ", s.cancelled(), " cancelled, ",
+                           s.timed_out(), " timed out"));
+    return batch->success() ? kExitOk : kExitJobFailed;
+  }
   auto job = cli.Connection().WaitJob(id, cli.WaitLimit());
   if (!job.ok()) return cli.Fail(job.status());
   return PrintJob(cli, *job, raw);

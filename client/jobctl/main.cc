@@ -107,8 +107,8 @@ int Main(int argc, char** argv) {
   CLI::App* get_cmd = app.add_subcommand("get", "show a job");
   get_cmd->add_option("id", id, "job id")->required();
   CLI::App* wait_cmd =
-      app.add_subcommand("wait", "wait for a job to end and show it");
-  wait_cmd->add_option("id", id, "job id")->required();
+      app.add_subcommand("wait", "wait for a job or a batch to end");
+  wait_cmd->add_option("id", id, "job id or batch id")->required();
   wait_cmd->add_flag("--raw", raw, "print only the job's output bytes");
   CLI::App* cancel_cmd = app.add_subcommand("cancel", "cancel a job");
   cancel_cmd->add_option("id", id, "job id")->required();

@@ -81,6 +81,24 @@ class JobpooldProcess {
 
   const std::string& log() const { return log_; }
 
+  // Reads start-up lines until one containing `marker`, and returns the
+  // "(port N)" it names (0 if none): e.g. ReadPort("metrics on").
+  int ReadPort(const std::string& marker) {
+    char line[512];
+    while (stderr_ != nullptr && std::fgets(line, sizeof line, stderr_)) {
+      const std::string text = line;
+      log_ += text;
+      if (text.find(marker) == std::string::npos) continue;
+      const auto at = text.find("(port ");
+      if (at == std::string::npos) return 0;
+      int port = 0;
+      (void)absl::SimpleAtoi(
+          text.substr(at + 6, text.find(')', at) - at - 6), &port);
+      return port;
+    }
+    return 0;
+  }
+
  private:
   pid_t pid_ = -1;
   bool reaped_ = false;
