@@ -86,6 +86,12 @@ class Server {
   // answered; then the server stops. Returns true if nothing was cancelled.
   bool Drain(absl::Duration grace);
 
+  // A channel to this server inside the process (no socket), e.g. for a
+  // fuzzer.
+  std::shared_ptr<grpc::Channel> InProcessChannel() {
+    return server_->InProcessChannel(grpc::ChannelArguments());
+  }
+
   // Stops at once, cancelling calls in flight.
   void Shutdown();
 

@@ -26,6 +26,7 @@
 #include "proto/proto_time.h"
 #include "server/auth.h"
 #include "server/command_kind.h"
+#include "server/config.h"
 #include "server/job_manager.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -128,38 +129,6 @@ std::vector<char*> TakeCommandFlags(int argc, char** argv) {
     }
   }
   return rest;
-}
-
-CommandConfig CommandFromProto(const v1::CommandKindConfig& c) {
-  CommandConfig out;
-  out.name = c.name();
-  out.description = c.description();
-  out.argv.assign(c.argv().begin(), c.argv().end());
-  out.working_dir = c.working_dir();
-  for (const auto& [name, value] : c.env()) out.env.emplace_back(name, value);
-  std::sort(out.env.begin(), out.env.end());
-  out.arg_params.assign(c.arg_params().begin(), c.arg_params().end());
-  out.env_params.assign(c.env_params().begin(), c.env_params().end());
-  if (c.has_timeout()) out.timeout = jobpool::FromProto(c.timeout());
-  out.max_output_bytes = c.max_output_bytes();
-  if (c.has_kill_grace()) out.kill_grace = jobpool::FromProto(c.kill_grace());
-  return out;
-}
-
-absl::StatusOr<v1::ServerConfig> LoadConfig(const std::string& path) {
-  v1::ServerConfig config;
-  if (path.empty()) return config;
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &config)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a valid jobpool.v1.ServerConfig"));
-  }
-  return config;
 }
 
 // Routes a pool's log lines (a task's uncaught exception, a thread that
