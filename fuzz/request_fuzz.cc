@@ -60,7 +60,8 @@ void Unary(Service& service, Method method, const std::string& bytes,
   if (!request.ParseFromString(bytes)) return;
   Response response;
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(50)));
+  context.set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::Milliseconds(50)));
   if ((flags & 1) != 0) {
     context.AddMetadata("authorization", (flags & 2) != 0
                                              ? "Bearer admin-token"
@@ -75,7 +76,8 @@ void Stream(Service& service, Method method, const std::string& bytes,
   Request request;
   if (!request.ParseFromString(bytes)) return;
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(50)));
+  context.set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::Milliseconds(50)));
   if ((flags & 1) != 0) {
     context.AddMetadata("authorization", "Bearer admin-token");
   }
@@ -99,39 +101,86 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using Stub = JobPool::Stub;
   Service& s = *service;
   switch (rpc % 17) {
-    case 0: Unary<v1::SubmitRequest, v1::SubmitResponse>(s, &Stub::Submit, bytes, flags); break;
-    case 1: Unary<v1::GetJobRequest, v1::GetJobResponse>(s, &Stub::GetJob, bytes, flags); break;
-    case 2: Unary<v1::WaitJobRequest, v1::WaitJobResponse>(s, &Stub::WaitJob, bytes, flags); break;
-    case 3: Unary<v1::CancelJobRequest, v1::CancelJobResponse>(s, &Stub::CancelJob, bytes, flags); break;
-    case 4: Unary<v1::CreateBatchRequest, v1::CreateBatchResponse>(s, &Stub::CreateBatch, bytes, flags); break;
-    case 5: Unary<v1::AddToBatchRequest, v1::AddToBatchResponse>(s, &Stub::AddToBatch, bytes, flags); break;
-    case 6: Unary<v1::SealBatchRequest, v1::SealBatchResponse>(s, &Stub::SealBatch, bytes, flags); break;
-    case 7: Unary<v1::CancelBatchRequest, v1::WaitBatchResponse>(s, &Stub::CancelBatch, bytes, flags); break;
-    case 8: Unary<v1::GetBatchRequest, v1::WaitBatchResponse>(s, &Stub::GetBatch, bytes, flags); break;
-    case 9: Unary<v1::WaitBatchRequest, v1::WaitBatchResponse>(s, &Stub::WaitBatch, bytes, flags); break;
-    case 10: Stream<v1::RunBatchRequest, v1::RunBatchResponse>(s, &Stub::RunBatch, bytes, flags); break;
+    case 0:
+      Unary<v1::SubmitRequest, v1::SubmitResponse>(s, &Stub::Submit, bytes,
+                                                   flags);
+      break;
+    case 1:
+      Unary<v1::GetJobRequest, v1::GetJobResponse>(s, &Stub::GetJob, bytes,
+                                                   flags);
+      break;
+    case 2:
+      Unary<v1::WaitJobRequest, v1::WaitJobResponse>(s, &Stub::WaitJob, bytes,
+                                                     flags);
+      break;
+    case 3:
+      Unary<v1::CancelJobRequest, v1::CancelJobResponse>(s, &Stub::CancelJob,
+                                                         bytes, flags);
+      break;
+    case 4:
+      Unary<v1::CreateBatchRequest, v1::CreateBatchResponse>(
+          s, &Stub::CreateBatch, bytes, flags);
+      break;
+    case 5:
+      Unary<v1::AddToBatchRequest, v1::AddToBatchResponse>(s, &Stub::AddToBatch,
+                                                           bytes, flags);
+      break;
+    case 6:
+      Unary<v1::SealBatchRequest, v1::SealBatchResponse>(s, &Stub::SealBatch,
+                                                         bytes, flags);
+      break;
+    case 7:
+      Unary<v1::CancelBatchRequest, v1::WaitBatchResponse>(
+          s, &Stub::CancelBatch, bytes, flags);
+      break;
+    case 8:
+      Unary<v1::GetBatchRequest, v1::WaitBatchResponse>(s, &Stub::GetBatch,
+                                                        bytes, flags);
+      break;
+    case 9:
+      Unary<v1::WaitBatchRequest, v1::WaitBatchResponse>(s, &Stub::WaitBatch,
+                                                         bytes, flags);
+      break;
+    case 10:
+      Stream<v1::RunBatchRequest, v1::RunBatchResponse>(s, &Stub::RunBatch,
+                                                        bytes, flags);
+      break;
     case 11: {
       // Tune within reason: a fuzzer asking for a billion workers would
       // only measure the machine.
       v1::TuneRequest request;
       if (!request.ParseFromString(bytes)) break;
       request.set_size(request.size() % 64);
-      Unary<v1::TuneRequest, v1::TuneResponse>(s, &Stub::Tune, request.SerializeAsString(), flags);
+      Unary<v1::TuneRequest, v1::TuneResponse>(
+          s, &Stub::Tune, request.SerializeAsString(), flags);
       break;
     }
-    case 12: Unary<v1::RebootRequest, v1::RebootResponse>(s, &Stub::Reboot, bytes, flags); break;
+    case 12:
+      Unary<v1::RebootRequest, v1::RebootResponse>(s, &Stub::Reboot, bytes,
+                                                   flags);
+      break;
     case 13: {
       v1::ReleaseRequest request;
       if (!request.ParseFromString(bytes)) break;
       request.clear_timeout();
-      Unary<v1::ReleaseRequest, v1::ReleaseResponse>(s, &Stub::Release, request.SerializeAsString(), flags);
+      Unary<v1::ReleaseRequest, v1::ReleaseResponse>(
+          s, &Stub::Release, request.SerializeAsString(), flags);
       // Keep the pools usable for the inputs that follow.
-      Unary<v1::RebootRequest, v1::RebootResponse>(s, &Stub::Reboot, v1::RebootRequest().SerializeAsString(), 3);
+      Unary<v1::RebootRequest, v1::RebootResponse>(
+          s, &Stub::Reboot, v1::RebootRequest().SerializeAsString(), 3);
       break;
     }
-    case 14: Unary<v1::StatsRequest, v1::StatsResponse>(s, &Stub::Stats, bytes, flags); break;
-    case 15: Stream<v1::WatchStatsRequest, v1::StatsResponse>(s, &Stub::WatchStats, bytes, flags); break;
-    case 16: Unary<v1::ListKindsRequest, v1::ListKindsResponse>(s, &Stub::ListKinds, bytes, flags); break;
+    case 14:
+      Unary<v1::StatsRequest, v1::StatsResponse>(s, &Stub::Stats, bytes, flags);
+      break;
+    case 15:
+      Stream<v1::WatchStatsRequest, v1::StatsResponse>(s, &Stub::WatchStats,
+                                                       bytes, flags);
+      break;
+    case 16:
+      Unary<v1::ListKindsRequest, v1::ListKindsResponse>(s, &Stub::ListKinds,
+                                                         bytes, flags);
+      break;
   }
   return 0;
 }

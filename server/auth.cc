@@ -47,7 +47,8 @@ absl::StatusOr<Authenticator> Authenticator::FromText(absl::string_view text) {
       return absl::InvalidArgumentError(absl::StrCat(
           "line ", number, ": the role must be \"admin\" or \"submit\""));
     }
-    if (token.empty() || token.find_first_of(" \t") != absl::string_view::npos) {
+    if (token.empty() ||
+        token.find_first_of(" \t") != absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           "line ", number, ": expected \"", role, " TOKEN\" (one word)"));
     }

@@ -48,8 +48,8 @@ class Authenticator {
   // Adds one token; an empty token is ignored.
   void Add(Role role, absl::string_view token);
 
-  bool enabled() const { return !tokens_.empty(); }
-  int size() const { return static_cast<int>(tokens_.size()); }
+  bool Enabled() const { return !tokens_.empty(); }
+  int Count() const { return static_cast<int>(tokens_.size()); }
 
   // `authorization` is the request's authorization metadata value (empty
   // when absent). OK when authentication is off or the bearer token grants

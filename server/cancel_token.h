@@ -18,9 +18,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "core/internal/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/internal/mutex.h"
 
 namespace jobpool {
 

@@ -17,11 +17,11 @@ class FirstError final : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
     if (message_.empty()) {
-      message_ = absl::StrCat("line ", line + 1, ":", column + 1, ": ",
-                              message);
+      message_ =
+          absl::StrCat("line ", line + 1, ":", column + 1, ": ", message);
     }
   }
-  const std::string& message() const { return message_; }
+  const std::string& First() const { return message_; }
 
  private:
   std::string message_;
@@ -36,8 +36,7 @@ absl::StatusOr<v1::ServerConfig> ParseConfig(absl::string_view text) {
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(text), &config)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("not a valid jobpool.v1.ServerConfig: ",
-                     errors.message()));
+        absl::StrCat("not a valid jobpool.v1.ServerConfig: ", errors.First()));
   }
   return config;
 }

@@ -108,16 +108,16 @@ absl::StatusOr<const Kind*> JobManager::CheckSpec(
   for (const auto& [name, value] : spec.params()) {
     if (static_cast<int64_t>(name.size() + value.size()) >
         options_.max_param_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter \"", name.substr(0, 64), "\" is ",
-          name.size() + value.size(), " bytes, over the limit of ",
-          options_.max_param_bytes, " (--max_param_bytes)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter \"", name.substr(0, 64), "\" is ",
+                       name.size() + value.size(), " bytes, over the limit of ",
+                       options_.max_param_bytes, " (--max_param_bytes)"));
     }
   }
   if (spec.idempotency_key().size() > kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "idempotency key of ", spec.idempotency_key().size(),
-        " bytes is over the limit of ", kMaxIdempotencyKeyBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("idempotency key of ", spec.idempotency_key().size(),
+                     " bytes is over the limit of ", kMaxIdempotencyKeyBytes));
   }
   if (spec.timeout().seconds() < 0 || spec.timeout().nanos() < 0) {
     return absl::InvalidArgumentError("timeout must not be negative");
@@ -193,11 +193,10 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
     if (observer_ != nullptr) {
       observer_->JobRefused(pool.name, "retention_full");
     }
-    return WithRetryDelay(
-        absl::ResourceExhaustedError(
-            absl::StrCat("retention full: ", live_jobs_,
-                         " unfinished jobs (--max_retained_jobs)")),
-        options_.retry_after);
+    return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
+                              "retention full: ", live_jobs_,
+                              " unfinished jobs (--max_retained_jobs)")),
+                          options_.retry_after);
   }
   auto job = std::make_shared<JobRecord>();
   job->id = absl::StrCat(options_.replica, "/", pool.name, "/", next_id_++);

@@ -48,10 +48,10 @@ absl::Status JobManager::AdmitBatchJobsLocked(
   }
   if (static_cast<int64_t>(batch.jobs.size() + specs.size()) >
       options_.max_batch_jobs) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a batch of ", batch.jobs.size() + specs.size(),
-        " jobs is over the limit of ", options_.max_batch_jobs,
-        " (--max_batch_jobs)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a batch of ", batch.jobs.size() + specs.size(),
+                     " jobs is over the limit of ", options_.max_batch_jobs,
+                     " (--max_batch_jobs)"));
   }
   if (live_jobs_ + static_cast<int64_t>(specs.size()) >
       options_.max_live_jobs) {

@@ -28,8 +28,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/internal/mutex.h"
 #include "absl/time/time.h"
+#include "core/internal/mutex.h"
 #include "server/cancel_token.h"
 
 namespace jobpool {

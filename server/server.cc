@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -58,8 +58,7 @@ absl::Status CheckTlsFiles(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         "TLS needs both --tls_cert_file and --tls_key_file");
   }
-  for (const std::string* file : {&options.tls_cert_file,
-                                  &options.tls_key_file,
+  for (const std::string* file : {&options.tls_cert_file, &options.tls_key_file,
                                   &options.tls_client_ca_file}) {
     if (!file->empty() && access(file->c_str(), R_OK) != 0) {
       return absl::InvalidArgumentError(
@@ -87,7 +86,7 @@ bool IsLoopbackAddress(absl::string_view listen) {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, JobManager* manager) {
-  if (!options.auth.enabled() && !options.allow_unauthenticated_remote &&
+  if (!options.auth.Enabled() && !options.allow_unauthenticated_remote &&
       !IsLoopbackAddress(options.listen)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "refusing to listen on ", options.listen,
@@ -106,12 +105,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::unique_ptr<Server> server(new Server(manager, options.auth));
   if (!options.metrics_listen.empty()) {
-    server->metrics_ =
-        std::make_unique<Metrics>([manager] {
-          v1::StatsResponse stats = manager->Stats();
-          stats.set_stream_queued_messages(StreamQueuedMessages());
-          return stats;
-        });
+    server->metrics_ = std::make_unique<Metrics>([manager] {
+      v1::StatsResponse stats = manager->Stats();
+      stats.set_stream_queued_messages(StreamQueuedMessages());
+      return stats;
+    });
     auto http =
         HttpServer::Start(options.metrics_listen, server->metrics_.get());
     if (!http.ok()) return http.status();
@@ -172,8 +170,8 @@ bool Server::Drain(absl::Duration grace) {
   // Keep answering UNAVAILABLE a moment longer, so that callers still
   // connected learn to go elsewhere before the connections close (a call
   // caught by the close itself sees CANCELLED, and was not admitted).
-  absl::SleepFor(std::min(kLinger, std::max(absl::ZeroDuration(),
-                                            deadline - absl::Now())));
+  absl::SleepFor(std::min(
+      kLinger, std::max(absl::ZeroDuration(), deadline - absl::Now())));
   // Waiters were answered as their jobs finished; give the last answers a
   // moment to flush, then stop. (gRPC also waits out this deadline while an
   // idle client connection stays open, so keep it short.)

@@ -149,9 +149,12 @@ absl::StatusOr<Authenticator> LoadTokens(const std::string& path) {
     if (!loaded.ok()) return loaded.status();
     auth = *std::move(loaded);
   }
+  // Read once, before any thread that could change the environment starts.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* token = std::getenv("JOBPOOL_ADMIN_TOKEN")) {
     auth.Add(Role::kAdmin, token);
   }
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* token = std::getenv("JOBPOOL_SUBMIT_TOKEN")) {
     auth.Add(Role::kSubmit, token);
   }
@@ -294,8 +297,7 @@ int Serve(KindRegistry& kinds) {
   server_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   server_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   server_options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
-  server_options.tls_reload_interval =
-      absl::GetFlag(FLAGS_tls_reload_interval);
+  server_options.tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   server_options.allow_unauthenticated_remote =
       absl::GetFlag(FLAGS_insecure_allow_unauthenticated_remote);
   auto auth = LoadTokens(absl::GetFlag(FLAGS_auth_token_file));
@@ -307,20 +309,18 @@ int Serve(KindRegistry& kinds) {
   auto server = Server::Start(server_options, manager->get());
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));
-    return server.status().code() == absl::StatusCode::kInvalidArgument ? 2
-                                                                        : 1;
+    return server.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   spdlog::info("{}; {}",
-               server_options.tls_cert_file.empty()
-                   ? "plaintext (no TLS)"
-                   : server_options.tls_client_ca_file.empty()
-                         ? "TLS"
-                         : "mTLS (client certificates required)",
-               server_options.auth.enabled()
-                   ? absl::StrCat(server_options.auth.size(),
+               server_options.tls_cert_file.empty() ? "plaintext (no TLS)"
+               : server_options.tls_client_ca_file.empty()
+                   ? "TLS"
+                   : "mTLS (client certificates required)",
+               server_options.auth.Enabled()
+                   ? absl::StrCat(server_options.auth.Count(),
                                   " bearer token(s) required")
                    : "no authentication");
-  if (!server_options.auth.enabled() &&
+  if (!server_options.auth.Enabled() &&
       !IsLoopbackAddress(server_options.listen)) {
     spdlog::warn(
         "listening beyond loopback WITHOUT authentication "

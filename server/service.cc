@@ -38,18 +38,18 @@ class FailedWriter final : public grpc::ServerWriteReactor<T> {
 
 absl::Status JobPoolService::Authorize(const CallbackServerContext& context,
                                        Role needed) const {
-  if (!auth_->enabled()) return absl::OkStatus();
+  if (!auth_->Enabled()) return absl::OkStatus();
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   const absl::string_view value =
-      it == metadata.end() ? absl::string_view()
-                           : absl::string_view(it->second.data(),
-                                               it->second.size());
+      it == metadata.end()
+          ? absl::string_view()
+          : absl::string_view(it->second.data(), it->second.size());
   return auth_->Check(value, needed);
 }
 
 // Fails the call and returns from the handler when the caller lacks `role`.
-#define JOBPOOL_AUTHORIZE_OR_FINISH(context, role)                        \
+#define JOBPOOL_AUTHORIZE_OR_FINISH(context, role)                       \
   if (absl::Status denied = Authorize(*(context), (role)); !denied.ok()) \
   return Done((context), denied)
 

@@ -21,8 +21,9 @@ grpc::ServerWriteReactor<v1::StatsResponse>* StartWatchStats(
     JobManager* manager, absl::Duration interval);
 
 // Messages queued by all streams, not yet taken by gRPC. A slow reader
-// holds at most kMaxQueuedMessages of its stream's results and the summary (the rest wait
-// as job ids, fetched when it catches up) and one pending stats snapshot.
+// holds at most kMaxQueuedMessages of its stream's results and the summary (the
+// rest wait as job ids, fetched when it catches up) and one pending stats
+// snapshot.
 int64_t StreamQueuedMessages();
 inline constexpr int kMaxQueuedMessages = 64;
 

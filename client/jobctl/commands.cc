@@ -396,11 +396,10 @@ int Wait(Cli& cli, const std::string& id, bool raw) {
     auto batch = cli.Connection().WaitBatch(id, false, cli.WaitLimit());
     if (!batch.ok()) return cli.Fail(batch.status());
     const v1::BatchSummary& s = batch->summary();
-    cli.Print(*batch,
-              absl::StrCat("batch ", id, ": ", s.total(), " jobs: ",
-                           s.succeeded(), " succeeded, ", s.failed(),
-                           " failed, ", s.cancelled(), " cancelled, ",
-                           s.timed_out(), " timed out"));
+    cli.Print(*batch, absl::StrCat("batch ", id, ": ", s.total(), " jobs: ",
+                                   s.succeeded(), " succeeded, ", s.failed(),
+                                   " failed, ", s.cancelled(), " cancelled, ",
+                                   s.timed_out(), " timed out"));
     return batch->success() ? kExitOk : kExitJobFailed;
   }
   auto job = cli.Connection().WaitJob(id, cli.WaitLimit());

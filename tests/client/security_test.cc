@@ -37,14 +37,14 @@ TEST(AuthenticatorTest, ParsesRolesAndChecksTokens) {
   auto auth = Authenticator::FromText(
       "# comment\n\nadmin  admin-3c1f9e\nsubmit\tsubmit-77ab02\n");
   ASSERT_THAT(auth.status(), IsOk());
-  EXPECT_TRUE(auth->enabled());
-  EXPECT_EQ(auth->size(), 2);
+  EXPECT_TRUE(auth->Enabled());
+  EXPECT_EQ(auth->Count(), 2);
   EXPECT_THAT(auth->Check("Bearer admin-3c1f9e", Role::kAdmin), IsOk());
   EXPECT_THAT(auth->Check("bearer admin-3c1f9e", Role::kSubmit), IsOk());
   EXPECT_THAT(auth->Check("Bearer submit-77ab02", Role::kSubmit), IsOk());
-  EXPECT_THAT(auth->Check("Bearer submit-77ab02", Role::kAdmin),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("admin token")));
+  EXPECT_THAT(
+      auth->Check("Bearer submit-77ab02", Role::kAdmin),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("admin token")));
   EXPECT_THAT(auth->Check("", Role::kSubmit),
               StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(auth->Check("Bearer ", Role::kSubmit),
@@ -62,14 +62,15 @@ TEST(AuthenticatorTest, RefusesBadFilesWithoutEchoingTokens) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        ::testing::AllOf(HasSubstr("line 1"),
                                         ::testing::Not(HasSubstr("secret")))));
-  EXPECT_THAT(Authenticator::FromText("admin\n").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 1")));
+  EXPECT_THAT(
+      Authenticator::FromText("admin\n").status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 1")));
   EXPECT_THAT(Authenticator::FromText("admin a b\n").status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(Authenticator::FromFile("/nonexistent/tokens").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("cannot read")));
-  EXPECT_FALSE(Authenticator().enabled());
+  EXPECT_THAT(
+      Authenticator::FromFile("/nonexistent/tokens").status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot read")));
+  EXPECT_FALSE(Authenticator().Enabled());
   EXPECT_THAT(Authenticator().Check("", Role::kAdmin), IsOk());
 }
 
@@ -122,8 +123,7 @@ ServerOptions WithTokens() {
 }
 
 std::unique_ptr<Client> Connect(const std::string& address,
-                                const std::string& token,
-                                TlsOptions tls = {}) {
+                                const std::string& token, TlsOptions tls = {}) {
   ClientOptions options;
   options.servers = {address};
   options.token = token;
@@ -143,8 +143,7 @@ TEST(AuthTest, EveryRpcNeedsAToken) {
   EXPECT_THAT(anonymous->Submit(Spec("noop")).status(), unauthenticated);
   EXPECT_THAT(anonymous->GetJob("test/default/1").status(), unauthenticated);
   EXPECT_THAT(anonymous->WaitJob("test/default/1").status(), unauthenticated);
-  EXPECT_THAT(anonymous->CancelJob("test/default/1").status(),
-              unauthenticated);
+  EXPECT_THAT(anonymous->CancelJob("test/default/1").status(), unauthenticated);
   EXPECT_THAT(anonymous->CreateBatch({Spec("noop")}, {}).status(),
               unauthenticated);
   EXPECT_THAT(anonymous->AddToBatch("b", {Spec("noop")}).status(),
@@ -158,11 +157,10 @@ TEST(AuthTest, EveryRpcNeedsAToken) {
   EXPECT_THAT(anonymous->Reboot("default").status(), unauthenticated);
   EXPECT_THAT(anonymous->Release("default").status(), unauthenticated);
   EXPECT_THAT(anonymous->Stats().status(), unauthenticated);
-  EXPECT_THAT(anonymous->WatchStats(absl::Milliseconds(100),
-                                    [](const v1::StatsResponse&) {
-                                      return false;
-                                    }),
-              unauthenticated);
+  EXPECT_THAT(
+      anonymous->WatchStats(absl::Milliseconds(100),
+                            [](const v1::StatsResponse&) { return false; }),
+      unauthenticated);
   EXPECT_THAT(anonymous->ListKinds().status(), unauthenticated);
   // Health stays open for probes, and nothing ran.
   EXPECT_THAT(anonymous->Health().status(), IsOk());
@@ -207,16 +205,14 @@ class Certificates {
   }
   ~Certificates() { (void)std::system(("rm -rf " + dir_).c_str()); }
 
-  std::string Path(const std::string& name) const {
-    return dir_ + "/" + name;
-  }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
 
   // A self-signed CA `name`.pem / `name`.key.
   void MakeCa(const std::string& name) {
-    Run(absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-                     "-subj /CN=",
-                     name, " -keyout ", Path(name + ".key"), " -out ",
-                     Path(name + ".pem")));
+    Run(absl::StrCat(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+        "-subj /CN=",
+        name, " -keyout ", Path(name + ".key"), " -out ", Path(name + ".pem")));
   }
 
   // A certificate `name`.pem / `name`.key for localhost and 127.0.0.1,

@@ -111,8 +111,7 @@ double Metric(int port, const std::string& series) {
 }
 
 TEST(FaultsTest, AClientKilledInWaitBatchFreesItsWaiterAndTheJobsRunOn) {
-  JobpooldProcess server(
-      {"--pool_size=4", "--metrics_listen=127.0.0.1:0"});
+  JobpooldProcess server({"--pool_size=4", "--metrics_listen=127.0.0.1:0"});
   const int metrics = server.ReadPort("metrics on");
   ASSERT_GT(metrics, 0) << server.log();
   auto client = ConnectTo(server);
@@ -123,8 +122,8 @@ TEST(FaultsTest, AClientKilledInWaitBatchFreesItsWaiterAndTheJobsRunOn) {
       options);
   ASSERT_THAT(batch.status(), IsOk());
 
-  JobctlChild waiter({absl::StrCat("--server=", server.address()), "wait",
-                      batch->batch_id()});
+  JobctlChild waiter(
+      {absl::StrCat("--server=", server.address()), "wait", batch->batch_id()});
   const std::string in_flight =
       "jobpool_grpc_server_in_flight{method=\"/jobpool.v1.JobPool/"
       "WaitBatch\"}";
@@ -153,8 +152,8 @@ TEST(FaultsTest, AClientKilledInABlockedSubmitIsWithdrawn) {
   auto running = client->Submit(Spec("sleep", {{"duration", "1s"}}));
   ASSERT_THAT(running.status(), IsOk());
 
-  JobctlChild submitter({absl::StrCat("--server=", server.address()),
-                         "submit", "--kind=noop"});
+  JobctlChild submitter(
+      {absl::StrCat("--server=", server.address()), "submit", "--kind=noop"});
   auto waiting = [&] {
     auto stats = client->Stats();
     return stats.ok() ? stats->pools(0).waiting() : -1;
@@ -202,8 +201,7 @@ TEST(FaultsTest, SigtermUnderLoadAnswersEveryAdmittedJob) {
         } else {
           ++other;
           absl::MutexLock lock(&mu);
-          errors.push_back(job.ok() ? job->error()
-                                    : job.status().ToString());
+          errors.push_back(job.ok() ? job->error() : job.status().ToString());
           return;
         }
       }
@@ -218,9 +216,9 @@ TEST(FaultsTest, SigtermUnderLoadAnswersEveryAdmittedJob) {
   EXPECT_EQ(code, 0) << server.log();
   // Every job the server admitted succeeded, and its caller was told so.
   EXPECT_THAT(server.log(),
-              HasSubstr(absl::StrCat("every admitted job finished (",
-                                     succeeded.load(), " submitted: ",
-                                     succeeded.load(), " succeeded, 0 failed")));
+              HasSubstr(absl::StrCat(
+                  "every admitted job finished (", succeeded.load(),
+                  " submitted: ", succeeded.load(), " succeeded, 0 failed")));
 }
 
 // A jobpoold with misbehaving command kinds.
@@ -253,7 +251,8 @@ TEST(FaultsTest, MisbehavingHandlersAndProgramsFailTheirJobOnly) {
   ASSERT_GT(server.port(), 0) << server.log();
   auto client = ConnectTo(server);
 
-  auto thrown = client->Run(Spec("fail", {{"how", "throw"}, {"message", "boom"}}));
+  auto thrown =
+      client->Run(Spec("fail", {{"how", "throw"}, {"message", "boom"}}));
   ASSERT_THAT(thrown.status(), IsOk());
   EXPECT_EQ(thrown->state(), v1::JOB_STATE_FAILED);
   EXPECT_THAT(thrown->error(), HasSubstr("boom"));
@@ -349,17 +348,17 @@ TEST(FaultsTest, ReleaseAnswersAThousandWaitingSubmittersThenRebootServes) {
   std::atomic<int> failed_precondition{0};
   for (int i = 0; i < kSubmitters; ++i) {
     auto call = std::make_unique<Call>();
-    call->context.set_deadline(absl::ToChronoTime(absl::Now() +
-                                                  absl::Seconds(120)));
+    call->context.set_deadline(
+        absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
     *call->request.mutable_job() = Spec("noop");
-    stub->async()->Submit(&call->context, &call->request, &call->response,
-                          [&](grpc::Status status) {
-                            if (status.error_code() ==
-                                grpc::FAILED_PRECONDITION) {
-                              ++failed_precondition;
-                            }
-                            ++answered;
-                          });
+    stub->async()->Submit(
+        &call->context, &call->request, &call->response,
+        [&](grpc::Status status) {
+          if (status.error_code() == grpc::FAILED_PRECONDITION) {
+            ++failed_precondition;
+          }
+          ++answered;
+        });
     calls.push_back(std::move(call));
   }
   ASSERT_TRUE(WaitUntil([&] {

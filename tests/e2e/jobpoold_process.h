@@ -92,8 +92,8 @@ class JobpooldProcess {
       const auto at = text.find("(port ");
       if (at == std::string::npos) return 0;
       int port = 0;
-      (void)absl::SimpleAtoi(
-          text.substr(at + 6, text.find(')', at) - at - 6), &port);
+      (void)absl::SimpleAtoi(text.substr(at + 6, text.find(')', at) - at - 6),
+                             &port);
       return port;
     }
     return 0;

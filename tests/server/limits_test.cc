@@ -63,8 +63,9 @@ TEST(LimitsTest, PayloadAndParameters) {
   EXPECT_THAT(Submit(server, Spec("echo", {}, std::string(101, 'x'))),
               GrpcStatusIs(grpc::INVALID_ARGUMENT, "--max_payload_bytes"));
   EXPECT_TRUE(Submit(server, Spec("echo", {}, std::string(100, 'x'))).ok());
-  EXPECT_THAT(Submit(server, Spec("noop", {{"a", "1"}, {"b", "2"}, {"c", "3"}})),
-              GrpcStatusIs(grpc::INVALID_ARGUMENT, "--max_params"));
+  EXPECT_THAT(
+      Submit(server, Spec("noop", {{"a", "1"}, {"b", "2"}, {"c", "3"}})),
+      GrpcStatusIs(grpc::INVALID_ARGUMENT, "--max_params"));
   EXPECT_THAT(Submit(server, Spec("noop", {{"a", std::string(16, 'v')}})),
               GrpcStatusIs(grpc::INVALID_ARGUMENT, "--max_param_bytes"));
   EXPECT_TRUE(Submit(server, Spec("noop", {{"a", std::string(15, 'v')}})).ok());
@@ -85,9 +86,9 @@ TEST(LimitsTest, BatchSizeOverAllItsCalls) {
   *add.add_jobs() = Spec("noop");
   *add.add_jobs() = Spec("noop");
   v1::AddToBatchResponse added;
-  EXPECT_THAT(server.stub().AddToBatch(Deadline(absl::Seconds(30)).get(), add,
-                                       &added),
-              GrpcStatusIs(grpc::INVALID_ARGUMENT, "--max_batch_jobs"));
+  EXPECT_THAT(
+      server.stub().AddToBatch(Deadline(absl::Seconds(30)).get(), add, &added),
+      GrpcStatusIs(grpc::INVALID_ARGUMENT, "--max_batch_jobs"));
   add.mutable_jobs()->RemoveLast();
   EXPECT_TRUE(server.stub()
                   .AddToBatch(Deadline(absl::Seconds(30)).get(), add, &added)
@@ -119,12 +120,12 @@ TEST(LimitsTest, RetainedBatchesAndFinishedOnesMakeRoom) {
   wait.set_batch_id(first);
   v1::SealBatchResponse sealed;
   v1::WaitBatchResponse done;
-  ASSERT_TRUE(
-      server.stub().SealBatch(Deadline(absl::Seconds(30)).get(), seal, &sealed)
-          .ok());
-  ASSERT_TRUE(
-      server.stub().WaitBatch(Deadline(absl::Seconds(30)).get(), wait, &done)
-          .ok());
+  ASSERT_TRUE(server.stub()
+                  .SealBatch(Deadline(absl::Seconds(30)).get(), seal, &sealed)
+                  .ok());
+  ASSERT_TRUE(server.stub()
+                  .WaitBatch(Deadline(absl::Seconds(30)).get(), wait, &done)
+                  .ok());
   EXPECT_TRUE(CreateBatch(server, 1, true).ok());
 }
 
@@ -137,8 +138,8 @@ TEST(LimitsTest, IdempotencyKeysRetained) {
   }
   v1::JobSpec third = Spec("noop");
   third.set_idempotency_key("k3");
-  EXPECT_THAT(Submit(server, third), GrpcStatusIs(grpc::RESOURCE_EXHAUSTED,
-                                                  "--max_idempotency_keys"));
+  EXPECT_THAT(Submit(server, third),
+              GrpcStatusIs(grpc::RESOURCE_EXHAUSTED, "--max_idempotency_keys"));
   // A key already known is still answered; a job without a key still runs.
   v1::JobSpec again = Spec("noop");
   again.set_idempotency_key("k1");
@@ -149,8 +150,8 @@ TEST(LimitsTest, IdempotencyKeysRetained) {
 TEST(LimitsTest, MessageSize) {
   ServerOptions options;
   options.max_message_bytes = 4096;
-  TestServer server({MakePoolConfig("default", 2)}, ManagerOptions(), {},
-                    false, options);
+  TestServer server({MakePoolConfig("default", 2)}, ManagerOptions(), {}, false,
+                    options);
   EXPECT_THAT(Submit(server, Spec("echo", {}, std::string(8192, 'x'))),
               GrpcStatusIs(grpc::RESOURCE_EXHAUSTED, "larger than max"));
 }
