@@ -27,6 +27,14 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/wait_until.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define JOBPOOL_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define JOBPOOL_UNDER_TSAN 1
+#endif
+#endif
+
 namespace jobpool {
 namespace {
 
@@ -337,7 +345,7 @@ TEST(CommandKindTest, AThousandCommandsLeakNoDescriptorsOrChildren) {
     EXPECT_TRUE(done.success());
   };
   run_batch(warmup);
-  const int fds_before = OpenFds();
+  [[maybe_unused]] const int fds_before = OpenFds();
 
   v1::CreateBatchRequest request;
   for (int i = 0; i < 1000; ++i) {
@@ -346,11 +354,15 @@ TEST(CommandKindTest, AThousandCommandsLeakNoDescriptorsOrChildren) {
   request.mutable_options()->set_seal(true);
   run_batch(request);
 
+#if !defined(JOBPOOL_UNDER_TSAN)
+  // (ThreadSanitizer runs a symbolizer process of its own, a child with
+  // pipes that come and go, so these are checked in the other builds.)
   EXPECT_EQ(OpenFds(), fds_before);
   // No child of ours is left, not even a zombie.
   errno = 0;
   EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
+#endif
 }
 
 // A handler that ignores its token keeps its worker, and Stats says so.

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/kind_registry.h"
+#include "tests/testing/notification.h"
 
 namespace jobpool {
 namespace {
@@ -32,7 +32,7 @@ TEST(JobManagerTest, AHandlerThatThrowsFailsItsJob) {
   auto submitted = (*manager)->Submit("", spec, nullptr);
   ASSERT_TRUE(submitted.ok()) << submitted.status();
   const std::string id = submitted->id;
-  absl::Notification done;
+  ::jobpool::testing::Notification done;
   v1::Job finished;
   ASSERT_TRUE((*manager)
                   ->WaitJob(id,
@@ -50,7 +50,7 @@ TEST(JobManagerTest, AHandlerThatThrowsFailsItsJob) {
 std::string RunNoop(JobManager& manager) {
   v1::JobSpec spec;
   spec.set_kind("noop");
-  absl::Notification done;
+  ::jobpool::testing::Notification done;
   auto submitted =
       manager.Submit("", spec, nullptr, [&](v1::Job) { done.Notify(); });
   EXPECT_TRUE(submitted.ok()) << submitted.status();
@@ -110,7 +110,7 @@ TEST(JobManagerTest, ADrainingServerAddsNothingToABatch) {
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ(batch->summary().total(), 1);  // All or nothing: nothing.
   EXPECT_TRUE((*manager)->SealBatch(created->batch_id()).ok());
-  absl::Notification complete;
+  ::jobpool::testing::Notification complete;
   ASSERT_TRUE((*manager)
                   ->WaitBatch(created->batch_id(), false,
                               [&](v1::WaitBatchResponse) { complete.Notify(); })
