@@ -246,6 +246,7 @@ int main(int argc, char** argv) {
   const auto warm = observer->Stats();
   const int64_t base_fds = CountEntries(proc + "/fd");
   const int64_t base_rss = warm.ok() ? warm->rss_bytes() : 0;
+  const int base_threads = warm.ok() ? warm->threads() : 0;
   int64_t peak_rss = 0;
   while (absl::Now() < until) {
     auto stats = observer->Stats();
@@ -320,16 +321,22 @@ int main(int argc, char** argv) {
   const int threads = end->threads();
   std::printf(
       "server RSS: %.1f MiB after warm-up, %.1f MiB peak, %.1f MiB at the "
-      "end; fds %lld -> %lld; threads at the end %d; retained jobs %lld\n",
+      "end; fds %lld -> %lld; threads %d -> %d; retained jobs %lld\n",
       static_cast<double>(base_rss) / (1 << 20),
       static_cast<double>(peak_rss) / (1 << 20),
       static_cast<double>(end->rss_bytes()) / (1 << 20),
       static_cast<long long>(base_fds), static_cast<long long>(end_fds),
-      threads, static_cast<long long>(end->retained_jobs()));
+      base_threads, threads, static_cast<long long>(end->retained_jobs()));
   // Client connections have closed by now; the server holds only its own
   // descriptors and the observer's connection.
   if (end_fds > base_fds) {
     std::printf("  LEAK: file descriptors grew\n");
+    ok = false;
+  }
+  // Idle workers have retired (--expiry), so no more threads than under
+  // load.
+  if (threads > base_threads) {
+    std::printf("  LEAK: threads grew\n");
     ok = false;
   }
   if (end->rss_bytes() > base_rss + (int64_t{64} << 20)) {

@@ -48,6 +48,10 @@ class Authenticator {
   // Adds one token; an empty token is ignored.
   void Add(Role role, absl::string_view token);
 
+  // Callers without a token get the submit role: tokens guard the admin
+  // RPCs only (--anonymous_submit). An unknown token is still refused.
+  void AllowAnonymousSubmit(bool allow) { anonymous_submit_ = allow; }
+
   bool Enabled() const { return !tokens_.empty(); }
   int Count() const { return static_cast<int>(tokens_.size()); }
 
@@ -64,6 +68,7 @@ class Authenticator {
     Role role;
   };
   std::vector<Entry> tokens_;
+  bool anonymous_submit_ = false;
 };
 
 }  // namespace jobpool

@@ -84,6 +84,9 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "bearer tokens, one \"ROLE TOKEN\" per line (ROLE: admin or "
           "submit); also JOBPOOL_ADMIN_TOKEN and JOBPOOL_SUBMIT_TOKEN from "
           "the environment. None: every caller is admin");
+ABSL_FLAG(bool, anonymous_submit, false,
+          "with tokens: callers without one may use the job RPCs; Tune, "
+          "Reboot and Release still need an admin token");
 ABSL_FLAG(bool, insecure_allow_unauthenticated_remote, false,
           "DANGEROUS: listen on a non-loopback address without bearer "
           "tokens, letting anyone who reaches the port run jobs and stop "
@@ -306,6 +309,13 @@ int Serve(KindRegistry& kinds) {
     return 2;
   }
   server_options.auth = *std::move(auth);
+  if (absl::GetFlag(FLAGS_anonymous_submit)) {
+    if (!server_options.auth.Enabled()) {
+      spdlog::error("--anonymous_submit needs admin tokens to guard");
+      return 2;
+    }
+    server_options.auth.AllowAnonymousSubmit(true);
+  }
   auto server = Server::Start(server_options, manager->get());
   if (!server.ok()) {
     spdlog::error("{}", std::string(server.status().message()));

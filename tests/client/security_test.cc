@@ -57,6 +57,18 @@ TEST(AuthenticatorTest, ParsesRolesAndChecksTokens) {
               StatusIs(absl::StatusCode::kUnauthenticated));
 }
 
+TEST(AuthenticatorTest, AnonymousSubmitGuardsTheAdminRpcsOnly) {
+  Authenticator auth;
+  auth.Add(Role::kAdmin, kAdmin);
+  auth.AllowAnonymousSubmit(true);
+  EXPECT_THAT(auth.Check("", Role::kSubmit), IsOk());
+  EXPECT_THAT(auth.Check("", Role::kAdmin),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(auth.Check("Bearer wrong", Role::kSubmit),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(auth.Check("Bearer admin-3c1f9e", Role::kAdmin), IsOk());
+}
+
 TEST(AuthenticatorTest, RefusesBadFilesWithoutEchoingTokens) {
   EXPECT_THAT(Authenticator::FromText("root secret-1\n").status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
