@@ -204,13 +204,23 @@ int Serve(KindRegistry& kinds) {
                                   : absl::GetFlag(FLAGS_retention);
   manager_options.default_job_timeout =
       absl::GetFlag(FLAGS_default_job_timeout);
-  manager_options.max_params = absl::GetFlag(FLAGS_max_params);
-  manager_options.max_param_bytes = absl::GetFlag(FLAGS_max_param_bytes);
-  manager_options.max_batch_jobs = absl::GetFlag(FLAGS_max_batch_jobs);
+  manager_options.max_params = config->max_params() > 0
+                                   ? config->max_params()
+                                   : absl::GetFlag(FLAGS_max_params);
+  manager_options.max_param_bytes = config->max_param_bytes() > 0
+                                        ? config->max_param_bytes()
+                                        : absl::GetFlag(FLAGS_max_param_bytes);
+  manager_options.max_batch_jobs = config->max_batch_jobs() > 0
+                                       ? config->max_batch_jobs()
+                                       : absl::GetFlag(FLAGS_max_batch_jobs);
   manager_options.max_retained_batches =
-      absl::GetFlag(FLAGS_max_retained_batches);
+      config->max_retained_batches() > 0
+          ? config->max_retained_batches()
+          : absl::GetFlag(FLAGS_max_retained_batches);
   manager_options.max_idempotency_keys =
-      absl::GetFlag(FLAGS_max_idempotency_keys);
+      config->max_idempotency_keys() > 0
+          ? config->max_idempotency_keys()
+          : absl::GetFlag(FLAGS_max_idempotency_keys);
   const absl::Duration grace = config->has_grace_period()
                                    ? FromProto(config->grace_period())
                                    : absl::GetFlag(FLAGS_grace_period);
@@ -295,15 +305,26 @@ int Serve(KindRegistry& kinds) {
                                       ? config->metrics_listen()
                                       : absl::GetFlag(FLAGS_metrics_listen);
   server_options.max_concurrent_streams =
-      absl::GetFlag(FLAGS_max_concurrent_streams);
-  server_options.max_grpc_memory_bytes = absl::GetFlag(FLAGS_max_grpc_memory);
-  server_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
-  server_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
-  server_options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+      config->max_concurrent_streams() > 0
+          ? config->max_concurrent_streams()
+          : absl::GetFlag(FLAGS_max_concurrent_streams);
+  server_options.max_grpc_memory_bytes =
+      config->max_grpc_memory() > 0 ? config->max_grpc_memory()
+                                    : absl::GetFlag(FLAGS_max_grpc_memory);
+  const auto text = [](const std::string& from_config, std::string flag) {
+    return from_config.empty() ? flag : from_config;
+  };
+  server_options.tls_cert_file =
+      text(config->tls_cert_file(), absl::GetFlag(FLAGS_tls_cert_file));
+  server_options.tls_key_file =
+      text(config->tls_key_file(), absl::GetFlag(FLAGS_tls_key_file));
+  server_options.tls_client_ca_file = text(
+      config->tls_client_ca_file(), absl::GetFlag(FLAGS_tls_client_ca_file));
   server_options.tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   server_options.allow_unauthenticated_remote =
       absl::GetFlag(FLAGS_insecure_allow_unauthenticated_remote);
-  auto auth = LoadTokens(absl::GetFlag(FLAGS_auth_token_file));
+  auto auth = LoadTokens(
+      text(config->auth_token_file(), absl::GetFlag(FLAGS_auth_token_file)));
   if (!auth.ok()) {
     spdlog::error("{}", std::string(auth.status().message()));
     return 2;

@@ -95,5 +95,24 @@ TEST(SecureJobpooldTest, AnonymousSubmitAndTokensFromTheEnvironment) {
   EXPECT_EQ(admin.exit_code, 0) << admin.err;
 }
 
+TEST(SecureJobpooldTest, TokenFileAndLimitsFromTheConfigFile) {
+  const std::string path = ::testing::TempDir() + "/secure.textproto";
+  std::ofstream(path) << "auth_token_file: \"" << TokenFile()
+                      << "\"\nmax_params: 1\n";
+  JobpooldProcess server({absl::StrCat("--config=", path)});
+  ASSERT_GT(server.port(), 0) << server.log();
+  const std::string address = absl::StrCat("--server=", server.address());
+  const std::string token = absl::StrCat("--token=", kSubmit);
+  auto one = RunJobctl(
+      {address, token, "submit", "--kind=sleep", "--param=duration=1ms"});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  auto two = RunJobctl({address, token, "submit", "--kind=sleep",
+                        "--param=duration=1ms", "--param=x=y"});
+  EXPECT_EQ(two.exit_code, 2) << two.err;
+  EXPECT_THAT(two.err, HasSubstr("--max_params"));
+  auto anonymous = RunJobctl({address, "--attempts=1", "kinds"});
+  EXPECT_EQ(anonymous.exit_code, 6);
+}
+
 }  // namespace
 }  // namespace jobpool
