@@ -159,6 +159,11 @@ TEST_F(JobctlTest, BatchGeneratedAndFromAFile) {
   ASSERT_EQ(report.failures_size(), 1);
   EXPECT_EQ(report.failures(0).error(), "nope");
 
+  // `wait` takes the batch id too.
+  r = Run({"wait", report.batch().batch_id()});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("3 jobs: 2 succeeded, 1 failed"));
+
   r = Run({"batch", "--file=-"},
           "{\"kind\": \"noop\"}\n{\"kind\": \"noop\"}\n");
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
