@@ -98,8 +98,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   if (absl::Status tls = CheckTlsFiles(options); !tls.ok()) return tls;
   // Debian's Abseil is built with the mutex deadlock-cycle detector on,
-  // which updates a global graph on every internal::Mutex lock -- ours and
-  // gRPC's own. Profiles showed it as the largest single cost of a call.
+  // which updates a global graph on every absl::Mutex lock -- gRPC's own
+  // (ours are std::mutex). Profiles showed it as the largest single cost of
+  // a call.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
