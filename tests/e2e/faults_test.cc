@@ -118,7 +118,7 @@ TEST(FaultsTest, AClientKilledInWaitBatchFreesItsWaiterAndTheJobsRunOn) {
   v1::BatchOptions options;
   options.set_seal(true);
   auto batch = client->CreateBatch(
-      std::vector<v1::JobSpec>(4, Spec("sleep", {{"duration", "3s"}})),
+      std::vector<v1::JobSpec>(4, Spec("sleep", {{"duration", "5s"}})),
       options);
   ASSERT_THAT(batch.status(), IsOk());
 
@@ -149,7 +149,8 @@ TEST(FaultsTest, AClientKilledInWaitBatchFreesItsWaiterAndTheJobsRunOn) {
 TEST(FaultsTest, AClientKilledInABlockedSubmitIsWithdrawn) {
   JobpooldProcess server({"--pool_size=1"});
   auto client = ConnectTo(server);
-  auto running = client->Submit(Spec("sleep", {{"duration", "1s"}}));
+  // Long enough for a jobctl to start and block behind it, even under ASan.
+  auto running = client->Submit(Spec("sleep", {{"duration", "5s"}}));
   ASSERT_THAT(running.status(), IsOk());
 
   JobctlChild submitter(
@@ -334,7 +335,8 @@ TEST(FaultsTest, ReleaseAnswersAThousandWaitingSubmittersThenRebootServes) {
   ASSERT_GT(server.port(), 0) << server.log();
   auto client = ConnectTo(server);
   auto stub = StubTo(server);
-  auto running = client->Submit(Spec("sleep", {{"duration", "2s"}}));
+  // Holds the only worker until cancelled below.
+  auto running = client->Submit(Spec("sleep", {{"duration", "60s"}}));
   ASSERT_THAT(running.status(), IsOk());
 
   constexpr int kSubmitters = 1000;
@@ -366,9 +368,13 @@ TEST(FaultsTest, ReleaseAnswersAThousandWaitingSubmittersThenRebootServes) {
     return stats.ok() && stats->pools(0).waiting() == kSubmitters;
   }));
 
-  ASSERT_THAT(client->Release("default").status(), IsOk());
+  // Waits 50 ms for the running job (which goes on), answering every
+  // waiting submitter at once.
+  ASSERT_THAT(client->Release("default", absl::Milliseconds(50)).status(),
+              IsOk());
   ASSERT_TRUE(WaitUntil([&] { return answered == kSubmitters; }));
   EXPECT_EQ(failed_precondition, kSubmitters);
+  ASSERT_THAT(client->CancelJob(running->id()).status(), IsOk());
 
   ASSERT_THAT(client->Reboot("default").status(), IsOk());
   auto job = client->Run(Spec("echo", {}, "again"));
