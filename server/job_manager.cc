@@ -1,5 +1,7 @@
 #include "server/job_manager.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <exception>
 #include <utility>
@@ -8,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "core/pool_errors.h"
 #include "core/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "proto/status_convert.h"
 #include "server/job_manager_internal.h"
 
@@ -21,6 +25,23 @@ namespace {
 
 // An idempotency key is an identifier, not data.
 constexpr size_t kMaxIdempotencyKeyBytes = 256;
+
+// What a keyed request is compared by: a digest, not the request (whose
+// payload may be megabytes) kept for as long as the key.
+std::string Fingerprint(absl::string_view pool, const v1::JobSpec& spec) {
+  // Deterministic: map fields (the parameters) in a stable order.
+  std::string request = absl::StrCat(pool, "\n");
+  {
+    google::protobuf::io::StringOutputStream out(&request);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    spec.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(request.data()), request.size(),
+         digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
 
 }  // namespace
 
@@ -162,7 +183,7 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
   std::string fingerprint;
   std::string key_slot;
   if (!spec.idempotency_key().empty()) {
-    fingerprint = absl::StrCat(pool.name, "\n", spec.SerializeAsString());
+    fingerprint = Fingerprint(pool.name, spec);
     key_slot = absl::StrCat(pool.name, "\n", spec.idempotency_key());
     if (auto it = keys_.find(key_slot); it != keys_.end()) {
       auto job = jobs_.find(it->second);
@@ -189,6 +210,10 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
             "without a key")),
         options_.retry_after);
   }
+  const auto payload_bytes = static_cast<int64_t>(spec.payload().size());
+  if (absl::Status room = RoomLocked(pool, 1, payload_bytes); !room.ok()) {
+    return room;
+  }
   if (live_jobs_ >= options_.max_live_jobs) {
     if (observer_ != nullptr) {
       observer_->JobRefused(pool.name, "retention_full");
@@ -203,6 +228,8 @@ absl::StatusOr<JobManager::JobPtr> JobManager::NewJobLocked(
   job->pool = pool.name;
   job->kind = kind;
   job->payload = spec.payload();
+  job->payload_bytes = payload_bytes;
+  live_payload_bytes_ += payload_bytes;
   job->params = std::move(params);
   if (spec.has_timeout()) {
     job->timeout = absl::Seconds(spec.timeout().seconds()) +
@@ -356,9 +383,11 @@ void JobManager::Admitted(const JobPtr& job, absl::Status status) {
 
 void JobManager::Run(const JobPtr& job) {
   std::shared_ptr<CancelToken> token;
+  std::string payload;  // Freed when the handler is done with it.
   {
     internal::MutexLock lock(&mu_);
     token = job->token;
+    payload = std::move(job->payload);
   }
   if (token->IsCancelled()) {
     Finish(
@@ -371,7 +400,7 @@ void JobManager::Run(const JobPtr& job) {
   // An embedded handler may throw: the job then fails, it is never lost.
   try {
     JobContext context(*token, *job->report);
-    result = job->kind->run(JobInput{job->payload, job->params}, context);
+    result = job->kind->run(JobInput{payload, job->params}, context);
   } catch (const std::exception& e) {
     result = absl::InternalError(absl::StrCat("handler threw: ", e.what()));
   } catch (...) {
@@ -410,6 +439,9 @@ void JobManager::Finish(const JobPtr& job, v1::JobState state,
     job->state = state;
     job->output = std::move(output);
     job->error = std::move(error);
+    std::string().swap(job->payload);
+    live_payload_bytes_ -= job->payload_bytes;
+    retained_output_bytes_ += static_cast<int64_t>(job->output.size());
     job->finished_at = absl::Now();
     job->ticket.reset();
     if (--live_jobs_ == 0) idle_cv_.SignalAll();
@@ -567,24 +599,6 @@ absl::StatusOr<JobManager::BatchRecord*> JobManager::FindBatchLocked(
 
 void JobManager::EvictLocked(absl::Time now, int64_t new_batches) {
   const absl::Time cutoff = now - options_.retention;
-  while (!finished_jobs_.empty()) {
-    auto it = jobs_.find(finished_jobs_.front());
-    const bool gone = it == jobs_.end();
-    if (!gone &&
-        static_cast<int64_t>(finished_jobs_.size()) <=
-            options_.max_retained_jobs &&
-        it->second->finished_at > cutoff) {
-      break;
-    }
-    if (!gone) {
-      const JobRecord& job = *it->second;
-      // A job stays while its batch is retained, so the batch can report it.
-      if (job.batch != nullptr && batches_.contains(job.batch_id)) break;
-      if (!job.key.empty()) keys_.erase(absl::StrCat(job.pool, "\n", job.key));
-      jobs_.erase(it);
-    }
-    finished_jobs_.pop_front();
-  }
   while (!finished_batches_.empty()) {
     auto it = batches_.find(finished_batches_.front());
     if (it != batches_.end() && it->second->finished_at > cutoff &&
@@ -592,12 +606,80 @@ void JobManager::EvictLocked(absl::Time now, int64_t new_batches) {
             options_.max_retained_batches) {
       break;
     }
-    if (it != batches_.end()) {
-      for (const JobPtr& job : it->second->jobs) job->batch = nullptr;
-      batches_.erase(it);
-    }
+    if (it != batches_.end()) EraseBatchLocked(it);
     finished_batches_.pop_front();
   }
+  // Oldest first; returns the batch that holds the oldest job kept, if any.
+  const auto evict_jobs = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!finished_jobs_.empty()) {
+      auto it = jobs_.find(finished_jobs_.front());
+      const bool gone = it == jobs_.end();
+      if (!gone &&
+          static_cast<int64_t>(finished_jobs_.size()) <=
+              options_.max_retained_jobs &&
+          retained_output_bytes_ <= options_.max_retained_output_bytes &&
+          it->second->finished_at > cutoff) {
+        break;
+      }
+      if (!gone) {
+        const JobRecord& job = *it->second;
+        // A job stays while its batch is retained, so the batch can report
+        // it.
+        if (job.batch != nullptr && batches_.contains(job.batch_id)) {
+          return job.batch_id;
+        }
+        if (!job.key.empty()) {
+          keys_.erase(absl::StrCat(job.pool, "\n", job.key));
+        }
+        retained_output_bytes_ -= static_cast<int64_t>(job.output.size());
+        jobs_.erase(it);
+      }
+      finished_jobs_.pop_front();
+    }
+    return std::string();
+  };
+  // Over the output budget, a finished batch holding the oldest job is
+  // forgotten early (an open batch keeps its jobs: see RoomLocked).
+  for (std::string holder = evict_jobs(); !holder.empty();
+       holder = evict_jobs()) {
+    auto it = batches_.find(holder);
+    if (retained_output_bytes_ <= options_.max_retained_output_bytes ||
+        it == batches_.end() || !it->second->IsComplete()) {
+      break;
+    }
+    EraseBatchLocked(it);
+  }
+}
+
+void JobManager::EraseBatchLocked(BatchMap::iterator it) {
+  for (const JobPtr& job : it->second->jobs) job->batch = nullptr;
+  batches_.erase(it);
+}
+
+absl::Status JobManager::RoomLocked(const PoolEntry& pool, int64_t jobs,
+                                    int64_t payload_bytes) {
+  const auto refuse = [&](std::string message) {
+    if (observer_ != nullptr) {
+      observer_->JobRefused(pool.name, "retention_full");
+    }
+    return WithRetryDelay(absl::ResourceExhaustedError(std::move(message)),
+                          options_.retry_after);
+  };
+  if (live_payload_bytes_ + payload_bytes > options_.max_queued_payload_bytes) {
+    return refuse(absl::StrCat("queued payloads full: ", live_payload_bytes_,
+                               " bytes waiting (", jobs, " more would add ",
+                               payload_bytes, "; --max_queued_payload_bytes)"));
+  }
+  if (retained_output_bytes_ > options_.max_retained_output_bytes) {
+    EvictLocked(absl::Now());  // A batch sealed since may now go.
+  }
+  if (retained_output_bytes_ > options_.max_retained_output_bytes) {
+    return refuse(absl::StrCat(
+        "retained outputs full: ", retained_output_bytes_,
+        " bytes held by open batches (--max_retained_output_bytes); seal or "
+        "cancel them, or retry later"));
+  }
+  return absl::OkStatus();
 }
 
 v1::Job JobManager::ToProtoLocked(const JobRecord& job) const {

@@ -75,6 +75,14 @@ struct ManagerOptions {
   // Idempotency keys remembered (each lives as long as its job); a keyed
   // submission beyond it is refused with RESOURCE_EXHAUSTED.
   int64_t max_idempotency_keys = 100'000;
+  // Payload bytes of unfinished jobs (a job's payload is freed once it has
+  // run); submissions beyond it are refused with RESOURCE_EXHAUSTED.
+  int64_t max_queued_payload_bytes = int64_t{1} << 30;
+  // Output bytes of finished jobs kept for lookup: beyond it the oldest
+  // finished jobs and batches are forgotten early, and while that cannot
+  // make room (their batches are still open) submissions are refused with
+  // RESOURCE_EXHAUSTED.
+  int64_t max_retained_output_bytes = int64_t{1} << 30;
   // Retry advice sent with RESOURCE_EXHAUSTED and UNAVAILABLE.
   absl::Duration retry_after = absl::Milliseconds(100);
 };
@@ -203,6 +211,15 @@ class JobManager {
   // limits, leaving room for `new_batches` more batches.
   void EvictLocked(absl::Time now, int64_t new_batches = 0)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using BatchMap =
+      absl::flat_hash_map<std::string, std::unique_ptr<BatchRecord>>;
+  void EraseBatchLocked(BatchMap::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when `jobs` more jobs carrying `payload_bytes` fit the payload and
+  // output budgets; RESOURCE_EXHAUSTED naming the limit otherwise.
+  absl::Status RoomLocked(const PoolEntry& pool, int64_t jobs,
+                          int64_t payload_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Job ToProtoLocked(const JobRecord& job) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   v1::WaitBatchResponse BatchToProtoLocked(const BatchRecord& batch,
@@ -229,12 +246,13 @@ class JobManager {
   absl::flat_hash_map<std::string, JobPtr> jobs_ ABSL_GUARDED_BY(mu_);
   // "<pool>\n<key>" -> job id.
   absl::flat_hash_map<std::string, std::string> keys_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::unique_ptr<BatchRecord>> batches_
-      ABSL_GUARDED_BY(mu_);
+  BatchMap batches_ ABSL_GUARDED_BY(mu_);
   // Finished jobs and batches, oldest first, for retention.
   std::deque<std::string> finished_jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> finished_batches_ ABSL_GUARDED_BY(mu_);
   int64_t live_jobs_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t live_payload_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t retained_output_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;

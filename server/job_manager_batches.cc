@@ -53,6 +53,15 @@ absl::Status JobManager::AdmitBatchJobsLocked(
                      " jobs is over the limit of ", options_.max_batch_jobs,
                      " (--max_batch_jobs)"));
   }
+  int64_t payload_bytes = 0;
+  for (const v1::JobSpec* spec : specs) {
+    payload_bytes += static_cast<int64_t>(spec->payload().size());
+  }
+  if (absl::Status room =
+          RoomLocked(pool, static_cast<int64_t>(specs.size()), payload_bytes);
+      !room.ok()) {
+    return room;
+  }
   if (live_jobs_ + static_cast<int64_t>(specs.size()) >
       options_.max_live_jobs) {
     return WithRetryDelay(

@@ -65,11 +65,12 @@ struct JobManager::JobRecord {
   std::string id;
   std::string pool;
   const Kind* kind = nullptr;
-  std::string payload;
+  std::string payload;  // Until the job runs (or ends without running).
+  int64_t payload_bytes = 0;
   std::map<std::string, std::string> params;
   absl::Duration timeout = absl::InfiniteDuration();
   std::string key;
-  std::string fingerprint;  // the request, for idempotency checks
+  std::string fingerprint;  // SHA-256 of the request, for idempotency checks
   BatchRecord* batch = nullptr;
   std::string batch_id;
 

@@ -99,6 +99,10 @@ ABSL_FLAG(int64_t, max_retained_batches, 10000,
           "batches kept for lookup, unfinished ones included");
 ABSL_FLAG(int64_t, max_idempotency_keys, 100000,
           "idempotency keys remembered (each as long as its job is kept)");
+ABSL_FLAG(int64_t, max_queued_payload_bytes, int64_t{1} << 30,
+          "payload bytes of unfinished jobs (freed once a job has run)");
+ABSL_FLAG(int64_t, max_retained_output_bytes, int64_t{1} << 30,
+          "output bytes of finished jobs kept for lookup");
 ABSL_FLAG(int, max_concurrent_streams, 16384,
           "calls in flight per client connection (more wait client-side)");
 ABSL_FLAG(int64_t, max_grpc_memory, int64_t{1} << 30,
@@ -217,6 +221,14 @@ int Serve(KindRegistry& kinds) {
       config->max_retained_batches() > 0
           ? config->max_retained_batches()
           : absl::GetFlag(FLAGS_max_retained_batches);
+  manager_options.max_queued_payload_bytes =
+      config->max_queued_payload_bytes() > 0
+          ? config->max_queued_payload_bytes()
+          : absl::GetFlag(FLAGS_max_queued_payload_bytes);
+  manager_options.max_retained_output_bytes =
+      config->max_retained_output_bytes() > 0
+          ? config->max_retained_output_bytes()
+          : absl::GetFlag(FLAGS_max_retained_output_bytes);
   manager_options.max_idempotency_keys =
       config->max_idempotency_keys() > 0
           ? config->max_idempotency_keys()

@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
+#include "tests/testing/wait_until.h"
 
 namespace jobpool {
 namespace {
@@ -144,6 +145,112 @@ TEST(LimitsTest, IdempotencyKeysRetained) {
   v1::JobSpec again = Spec("noop");
   again.set_idempotency_key("k1");
   EXPECT_TRUE(Submit(server, again).ok());
+  EXPECT_TRUE(Submit(server, Spec("noop")).ok());
+}
+
+TEST(LimitsTest, QueuedPayloadBytes) {
+  ManagerOptions options = Small();
+  options.max_payload_bytes = 1000;
+  options.max_queued_payload_bytes = 250;
+  TestServer server({MakePoolConfig("default", 1)}, options);
+  // A running job's payload counts until it ends.
+  v1::SubmitRequest running;
+  *running.mutable_job() =
+      Spec("sleep", {{"duration", "30s"}}, std::string(200, 'p'));
+  v1::SubmitResponse response;
+  ASSERT_TRUE(server.stub()
+                  .Submit(Deadline(absl::Seconds(30)).get(), running, &response)
+                  .ok());
+  EXPECT_THAT(
+      Submit(server, Spec("echo", {}, std::string(100, 'x'))),
+      GrpcStatusIs(grpc::RESOURCE_EXHAUSTED, "--max_queued_payload_bytes"));
+  v1::CreateBatchRequest batch;
+  *batch.add_jobs() = Spec("echo", {}, std::string(30, 'x'));
+  *batch.add_jobs() = Spec("echo", {}, std::string(30, 'x'));
+  v1::CreateBatchResponse created;
+  EXPECT_THAT(
+      server.stub().CreateBatch(Deadline(absl::Seconds(30)).get(), batch,
+                                &created),
+      GrpcStatusIs(grpc::RESOURCE_EXHAUSTED, "--max_queued_payload_bytes"));
+  // Once it has ended, the budget is free again.
+  v1::CancelJobRequest cancel;
+  cancel.set_id(response.job().id());
+  v1::CancelJobResponse cancelled;
+  ASSERT_TRUE(
+      server.stub()
+          .CancelJob(Deadline(absl::Seconds(30)).get(), cancel, &cancelled)
+          .ok());
+  v1::WaitJobRequest wait;
+  wait.set_id(response.job().id());
+  v1::WaitJobResponse ended;
+  ASSERT_TRUE(server.stub()
+                  .WaitJob(Deadline(absl::Seconds(30)).get(), wait, &ended)
+                  .ok());
+  EXPECT_TRUE(Submit(server, Spec("echo", {}, std::string(100, 'x'))).ok());
+}
+
+TEST(LimitsTest, RetainedOutputBytes) {
+  ManagerOptions options = Small();
+  options.max_payload_bytes = 1000;
+  options.max_retained_output_bytes = 1000;
+  TestServer server({MakePoolConfig("default", 2)}, options);
+  // Oldest finished jobs make room for new outputs.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    v1::SubmitRequest request;
+    *request.mutable_job() = Spec("echo", {}, std::string(400, 'o'));
+    request.set_wait_for_result(true);
+    v1::SubmitResponse response;
+    ASSERT_TRUE(
+        server.stub()
+            .Submit(Deadline(absl::Seconds(30)).get(), request, &response)
+            .ok());
+    ids.push_back(response.job().id());
+  }
+  v1::GetJobRequest first;
+  first.set_id(ids[0]);
+  v1::GetJobResponse got;
+  EXPECT_EQ(server.stub()
+                .GetJob(Deadline(absl::Seconds(30)).get(), first, &got)
+                .error_code(),
+            grpc::NOT_FOUND);
+  first.set_id(ids[2]);
+  EXPECT_TRUE(server.stub()
+                  .GetJob(Deadline(absl::Seconds(30)).get(), first, &got)
+                  .ok());
+  EXPECT_EQ(got.job().output().size(), 400u);
+
+  // An open batch keeps its jobs' outputs; past the budget, new work is
+  // refused until it is sealed.
+  std::string open;
+  v1::CreateBatchRequest batch;
+  *batch.add_jobs() = Spec("echo", {}, std::string(700, 'b'));
+  *batch.add_jobs() = Spec("echo", {}, std::string(700, 'b'));
+  v1::CreateBatchResponse created;
+  ASSERT_TRUE(
+      server.stub()
+          .CreateBatch(Deadline(absl::Seconds(30)).get(), batch, &created)
+          .ok());
+  v1::GetBatchRequest get_batch;
+  get_batch.set_batch_id(created.batch_id());
+  ASSERT_TRUE(::jobpool::testing::WaitUntil([&] {
+    v1::WaitBatchResponse now;
+    return server.stub()
+               .GetBatch(Deadline(absl::Seconds(30)).get(), get_batch, &now)
+               .ok() &&
+           now.summary().succeeded() == 2;
+  }));
+  EXPECT_THAT(
+      Submit(server, Spec("noop")),
+      GrpcStatusIs(grpc::RESOURCE_EXHAUSTED, "--max_retained_output_bytes"));
+  v1::SealBatchRequest seal;
+  seal.set_batch_id(created.batch_id());
+  v1::SealBatchResponse sealed;
+  ASSERT_TRUE(server.stub()
+                  .SealBatch(Deadline(absl::Seconds(30)).get(), seal, &sealed)
+                  .ok());
+  // Sealed and complete, the batch may be forgotten at the next eviction.
+  EXPECT_TRUE(Submit(server, Spec("echo", {}, "after")).ok());
   EXPECT_TRUE(Submit(server, Spec("noop")).ok());
 }
 
