@@ -658,13 +658,14 @@ void JobManager::EraseBatchLocked(BatchMap::iterator it) {
 
 absl::Status JobManager::RoomLocked(const PoolEntry& pool, int64_t jobs,
                                     int64_t payload_bytes) {
-  const auto refuse = [&](std::string message) {
-    if (observer_ != nullptr) {
-      observer_->JobRefused(pool.name, "retention_full");
-    }
-    return WithRetryDelay(absl::ResourceExhaustedError(std::move(message)),
-                          options_.retry_after);
-  };
+  const auto refuse =
+      [&](const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (observer_ != nullptr) {
+          observer_->JobRefused(pool.name, "retention_full");
+        }
+        return WithRetryDelay(absl::ResourceExhaustedError(message),
+                              options_.retry_after);
+      };
   if (live_payload_bytes_ + payload_bytes > options_.max_queued_payload_bytes) {
     return refuse(absl::StrCat("queued payloads full: ", live_payload_bytes_,
                                " bytes waiting (", jobs, " more would add ",

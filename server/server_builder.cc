@@ -323,7 +323,8 @@ int Serve(KindRegistry& kinds) {
   server_options.max_grpc_memory_bytes =
       config->max_grpc_memory() > 0 ? config->max_grpc_memory()
                                     : absl::GetFlag(FLAGS_max_grpc_memory);
-  const auto text = [](const std::string& from_config, std::string flag) {
+  const auto text = [](const std::string& from_config,
+                       const std::string& flag) {
     return from_config.empty() ? flag : from_config;
   };
   server_options.tls_cert_file =
