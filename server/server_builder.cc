@@ -148,6 +148,12 @@ void PoolLog(absl::LogSeverity severity, absl::string_view message) {
   spdlog::log(level, "pool: {}", std::string(message));
 }
 
+// A limit from the config file when set there (> 0), else from its flag.
+template <typename T>
+T Limit(T from_config, const absl::Flag<T>& flag) {
+  return from_config > 0 ? from_config : absl::GetFlag(flag);
+}
+
 // Tokens from the file and the environment; the values are never logged.
 absl::StatusOr<Authenticator> LoadTokens(const std::string& path) {
   Authenticator auth;
@@ -197,42 +203,28 @@ int Serve(KindRegistry& kinds) {
                                 ? absl::GetFlag(FLAGS_replica)
                                 : HostName();
   manager_options.max_payload_bytes =
-      config->max_payload_bytes() > 0 ? config->max_payload_bytes()
-                                      : absl::GetFlag(FLAGS_max_payload_bytes);
+      Limit(config->max_payload_bytes(), FLAGS_max_payload_bytes);
   manager_options.max_retained_jobs =
-      config->max_retained_jobs() > 0 ? config->max_retained_jobs()
-                                      : absl::GetFlag(FLAGS_max_retained_jobs);
+      Limit(config->max_retained_jobs(), FLAGS_max_retained_jobs);
   manager_options.max_live_jobs = manager_options.max_retained_jobs;
   manager_options.retention = config->has_retention()
                                   ? FromProto(config->retention())
                                   : absl::GetFlag(FLAGS_retention);
   manager_options.default_job_timeout =
       absl::GetFlag(FLAGS_default_job_timeout);
-  manager_options.max_params = config->max_params() > 0
-                                   ? config->max_params()
-                                   : absl::GetFlag(FLAGS_max_params);
-  manager_options.max_param_bytes = config->max_param_bytes() > 0
-                                        ? config->max_param_bytes()
-                                        : absl::GetFlag(FLAGS_max_param_bytes);
-  manager_options.max_batch_jobs = config->max_batch_jobs() > 0
-                                       ? config->max_batch_jobs()
-                                       : absl::GetFlag(FLAGS_max_batch_jobs);
+  manager_options.max_params = Limit(config->max_params(), FLAGS_max_params);
+  manager_options.max_param_bytes =
+      Limit(config->max_param_bytes(), FLAGS_max_param_bytes);
+  manager_options.max_batch_jobs =
+      Limit(config->max_batch_jobs(), FLAGS_max_batch_jobs);
   manager_options.max_retained_batches =
-      config->max_retained_batches() > 0
-          ? config->max_retained_batches()
-          : absl::GetFlag(FLAGS_max_retained_batches);
+      Limit(config->max_retained_batches(), FLAGS_max_retained_batches);
   manager_options.max_queued_payload_bytes =
-      config->max_queued_payload_bytes() > 0
-          ? config->max_queued_payload_bytes()
-          : absl::GetFlag(FLAGS_max_queued_payload_bytes);
-  manager_options.max_retained_output_bytes =
-      config->max_retained_output_bytes() > 0
-          ? config->max_retained_output_bytes()
-          : absl::GetFlag(FLAGS_max_retained_output_bytes);
+      Limit(config->max_queued_payload_bytes(), FLAGS_max_queued_payload_bytes);
+  manager_options.max_retained_output_bytes = Limit(
+      config->max_retained_output_bytes(), FLAGS_max_retained_output_bytes);
   manager_options.max_idempotency_keys =
-      config->max_idempotency_keys() > 0
-          ? config->max_idempotency_keys()
-          : absl::GetFlag(FLAGS_max_idempotency_keys);
+      Limit(config->max_idempotency_keys(), FLAGS_max_idempotency_keys);
   const absl::Duration grace = config->has_grace_period()
                                    ? FromProto(config->grace_period())
                                    : absl::GetFlag(FLAGS_grace_period);
@@ -317,12 +309,9 @@ int Serve(KindRegistry& kinds) {
                                       ? config->metrics_listen()
                                       : absl::GetFlag(FLAGS_metrics_listen);
   server_options.max_concurrent_streams =
-      config->max_concurrent_streams() > 0
-          ? config->max_concurrent_streams()
-          : absl::GetFlag(FLAGS_max_concurrent_streams);
+      Limit(config->max_concurrent_streams(), FLAGS_max_concurrent_streams);
   server_options.max_grpc_memory_bytes =
-      config->max_grpc_memory() > 0 ? config->max_grpc_memory()
-                                    : absl::GetFlag(FLAGS_max_grpc_memory);
+      Limit(config->max_grpc_memory(), FLAGS_max_grpc_memory);
   const auto text = [](const std::string& from_config,
                        const std::string& flag) {
     return from_config.empty() ? flag : from_config;
