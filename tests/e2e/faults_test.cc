@@ -24,6 +24,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "jobpool/v1/jobpool.grpc.pb.h"
+#include "tests/e2e/jobctl_process.h"
 #include "tests/e2e/jobpoold_process.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/status_matchers.h"
@@ -34,6 +35,7 @@ namespace {
 
 using ::jobpool::testing::HttpGet;
 using ::jobpool::testing::IsOk;
+using ::jobpool::testing::JobctlProcess;
 using ::jobpool::testing::JobpooldProcess;
 using ::jobpool::testing::StatusIs;
 using ::jobpool::testing::WaitUntil;
@@ -67,36 +69,6 @@ v1::JobSpec Spec(const std::string& kind,
   return spec;
 }
 
-// A jobctl process in the background, killed by the test.
-class JobctlChild {
- public:
-  explicit JobctlChild(std::vector<std::string> args) {
-    args.insert(args.begin(), JOBCTL_PATH);
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      freopen("/dev/null", "w", stdout);
-      freopen("/dev/null", "w", stderr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~JobctlChild() { Kill(); }
-
-  // SIGKILL: the client dies without a word to the server.
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
 // The value of the metric line starting with `series` in a scrape, or -1.
 double Metric(int port, const std::string& series) {
   const std::string text = HttpGet(port, "/metrics").body;
@@ -122,13 +94,14 @@ TEST(FaultsTest, AClientKilledInWaitBatchFreesItsWaiterAndTheJobsRunOn) {
       options);
   ASSERT_THAT(batch.status(), IsOk());
 
-  JobctlChild waiter(
+  JobctlProcess waiter(
       {absl::StrCat("--server=", server.address()), "wait", batch->batch_id()});
   const std::string in_flight =
       "jobpool_grpc_server_in_flight{method=\"/jobpool.v1.JobPool/"
       "WaitBatch\"}";
   ASSERT_TRUE(WaitUntil([&] { return Metric(metrics, in_flight) == 1; }));
-  waiter.Kill();
+  waiter.Signal(SIGKILL);  // The client dies without a word to the server.
+  (void)waiter.Wait();
   // The server notices the dead caller and frees its call while the jobs
   // are still running.
   ASSERT_TRUE(WaitUntil([&] { return Metric(metrics, in_flight) == 0; }));
@@ -153,14 +126,15 @@ TEST(FaultsTest, AClientKilledInABlockedSubmitIsWithdrawn) {
   auto running = client->Submit(Spec("sleep", {{"duration", "5s"}}));
   ASSERT_THAT(running.status(), IsOk());
 
-  JobctlChild submitter(
+  JobctlProcess submitter(
       {absl::StrCat("--server=", server.address()), "submit", "--kind=noop"});
   auto waiting = [&] {
     auto stats = client->Stats();
     return stats.ok() ? stats->pools(0).waiting() : -1;
   };
   ASSERT_TRUE(WaitUntil([&] { return waiting() == 1; }));
-  submitter.Kill();
+  submitter.Signal(SIGKILL);
+  (void)submitter.Wait();
   ASSERT_TRUE(WaitUntil([&] { return waiting() == 0; }));
 
   auto job = client->WaitJob(running->id());
